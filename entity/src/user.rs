@@ -1,0 +1,35 @@
+//! A person who can log in: attendee, organizer or admin.
+
+use sea_orm::entity::prelude::*;
+
+/// What a user may do; stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Role {
+    #[sea_orm(string_value = "USER")]
+    User,
+    #[sea_orm(string_value = "ORGANIZER")]
+    Organizer,
+    #[sea_orm(string_value = "ADMIN")]
+    Admin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Lower-case; unique.
+    #[sea_orm(unique)]
+    pub username: String,
+    pub email: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

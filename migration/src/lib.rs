@@ -1,0 +1,22 @@
+//! Database migrations for Evenntify: one set that runs on PostgreSQL and SQLite.
+//!
+//! Migrations define their own identifiers and never import the `entity` crate, so an old
+//! migration keeps meaning what it meant when it shipped. Never edit a migration that has
+//! shipped; add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_accounts;
+mod m20261121_000002_create_events;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_accounts::Migration),
+            Box::new(m20261121_000002_create_events::Migration),
+        ]
+    }
+}

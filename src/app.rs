@@ -1,0 +1,212 @@
+//! Builds the application (state, schema, router) and runs it until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::Passwords;
+use crate::config::Settings;
+use crate::graphql::schema::{AppSchema, build_schema, sdl};
+use crate::metrics::Metrics;
+
+/// Shared by every request on this instance; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub jwt: Arc<JwtKeys>,
+    pub passwords: Passwords,
+    pub metrics: Arc<Metrics>,
+    pub redis: Option<redis::Client>,
+}
+
+impl AppState {
+    /// Connects to the database, applies pending migrations and loads the signing secret.
+    pub async fn init(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let db = crate::db::connect(&settings, metrics.clone()).await?;
+        crate::db::migrate(&db).await?;
+        let secret = crate::db::jwt_secret(&db, &settings).await?;
+        let redis = settings
+            .redis_url
+            .as_deref()
+            .map(redis::Client::open)
+            .transpose()
+            .context("invalid REDIS_URL")?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(AppState {
+            jwt: Arc::new(JwtKeys::new(&secret, settings.access_token_ttl)),
+            passwords: Passwords::new(cores),
+            settings: Arc::new(settings),
+            db,
+            metrics,
+            redis,
+        })
+    }
+}
+
+/// What the HTTP handlers see.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub schema: AppSchema,
+}
+
+pub fn router(app: AppState) -> Router {
+    let schema = build_schema(Some(app.clone()));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/graphql", get(crate::graphql::http::graphql).post(crate::graphql::http::graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .route("/schema.graphql", get(schema_sdl))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(ServerState { app, schema })
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Evenntify")
+            .finish(),
+    )
+}
+
+async fn schema_sdl() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], sdl())
+}
+
+async fn metrics(State(server): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        server.app.metrics.render(),
+    )
+}
+
+/// Ready when the database answers and, if configured, Redis does too.
+async fn readyz(State(server): State<ServerState>) -> impl IntoResponse {
+    let database = tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&server.app.db))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let redis = match &server.app.redis {
+        None => "disabled",
+        Some(client) => {
+            if ping_redis(client).await {
+                "up"
+            } else {
+                "down"
+            }
+        }
+    };
+    let ready = database && redis != "down";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": if database { "up" } else { "down" },
+        "redis": redis,
+    });
+    (status, axum::Json(body))
+}
+
+async fn ping_redis(client: &redis::Client) -> bool {
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Ok(_))
+    )
+}
+
+/// A built server, bound to its port but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = settings.bind_addr;
+        let state = AppState::init(settings).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on BIND_ADDR {addr}"))?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        self.state.db.clone().close().await.ok();
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

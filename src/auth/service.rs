@@ -1,0 +1,311 @@
+//! Account rules: who may register as what, how logins, sessions and token rotation work.
+
+use chrono::{DateTime, Utc};
+use entity::{refresh_token, session, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
+};
+use uuid::Uuid;
+
+use super::{Role, Viewer, random_token, token_hash};
+use crate::app::AppState;
+use crate::db::begin_write;
+use crate::error::{AppError, AppResult};
+
+/// What a successful register, login or refresh hands back.
+pub struct Authenticated {
+    pub access_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+pub struct NewAccount {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub role: Role,
+}
+
+const BAD_LOGIN: &str = "invalid username or password";
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Usernames are case-insensitive: they are stored and compared lower-case.
+pub fn normalize_username(raw: &str) -> AppResult<String> {
+    let name = raw.trim().to_lowercase();
+    let len = name.chars().count();
+    if !(3..=32).contains(&len) {
+        return Err(AppError::bad_input(
+            "username must be 3 to 32 characters long",
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    {
+        return Err(AppError::bad_input(
+            "username may contain only letters a-z, digits, '_', '.' and '-'",
+        ));
+    }
+    Ok(name)
+}
+
+pub fn validate_password(password: &str) -> AppResult<()> {
+    if password.chars().count() < 8 {
+        return Err(AppError::bad_input(
+            "password must be at least 8 characters long",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::bad_input(format!(
+            "password must be at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
+    let Some(email) = raw
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(None);
+    };
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if !valid {
+        return Err(AppError::bad_input("email is not a valid address"));
+    }
+    Ok(Some(email))
+}
+
+/// Creates an account (USER or ORGANIZER; admins come only from the command line) and logs it in.
+pub async fn register(state: &AppState, input: NewAccount) -> AppResult<Authenticated> {
+    if input.role == Role::Admin {
+        return Err(AppError::Forbidden(
+            "ADMIN accounts cannot be registered; an operator creates them with `evenntify create-admin`".into(),
+        ));
+    }
+    let user = create_user(state, input).await?;
+    open_session(state, user).await
+}
+
+/// Inserts a user after validating the input; used by `register` and `create-admin`.
+pub async fn create_user(state: &AppState, input: NewAccount) -> AppResult<user::Model> {
+    let username = normalize_username(&input.username)?;
+    validate_password(&input.password)?;
+    let email = normalize_email(input.email)?;
+
+    // A cheap look first spares an Argon2 hash for the common duplicate; the unique index
+    // below is what actually decides when two registrations race.
+    if find_by_username(&state.db, &username).await?.is_some() {
+        return Err(username_taken(&username));
+    }
+    let password_hash = state.passwords.hash(input.password).await?;
+    let model = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        username: Set(username.clone()),
+        email: Set(email),
+        password_hash: Set(password_hash),
+        role: Set(input.role),
+        created_at: Set(now()),
+    };
+    model
+        .insert(&state.db)
+        .await
+        .map_err(|err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => username_taken(&username),
+            _ => err.into(),
+        })
+}
+
+fn username_taken(username: &str) -> AppError {
+    AppError::Conflict(format!("username `{username}` is already taken"))
+}
+
+/// Checks a username and password. An unknown user and a wrong password fail identically.
+pub async fn login(state: &AppState, username: &str, password: String) -> AppResult<Authenticated> {
+    let found = match normalize_username(username) {
+        Ok(name) => find_by_username(&state.db, &name).await?,
+        Err(_) => None,
+    };
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
+    }
+    let hash = found.as_ref().map(|u| u.password_hash.clone());
+    if !state.passwords.verify(password, hash).await? {
+        return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
+    }
+    let user = found.ok_or_else(|| AppError::Unauthenticated(BAD_LOGIN.into()))?;
+    open_session(state, user).await
+}
+
+async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?)
+}
+
+/// Starts a new session (refresh-token family) with its first refresh token.
+async fn open_session(state: &AppState, user: user::Model) -> AppResult<Authenticated> {
+    let session_id = Uuid::now_v7();
+    let refresh = random_token(32);
+    let txn = begin_write(&state.db).await?;
+    session::ActiveModel {
+        id: Set(session_id),
+        user_id: Set(user.id),
+        created_at: Set(now()),
+        revoked_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    insert_refresh_token(state, &txn, session_id, &refresh).await?;
+    txn.commit().await?;
+    authenticated(state, user, session_id, refresh)
+}
+
+async fn insert_refresh_token(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+    token: &str,
+) -> AppResult<()> {
+    refresh_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        session_id: Set(session_id),
+        token_hash: Set(token_hash(token)),
+        expires_at: Set(now() + state.settings.refresh_token_ttl),
+        created_at: Set(now()),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn authenticated(
+    state: &AppState,
+    user: user::Model,
+    session_id: Uuid,
+    refresh: String,
+) -> AppResult<Authenticated> {
+    let (access_token, expires_at) = state.jwt.issue(user.id, user.role, session_id)?;
+    Ok(Authenticated {
+        access_token,
+        expires_at,
+        refresh_token: refresh,
+        user,
+    })
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once: presenting one that
+/// was already rotated means it leaked (or a client replayed it), so the whole session is revoked,
+/// including the tokens that replaced it.
+pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> {
+    let invalid = || AppError::Unauthenticated("invalid refresh token".into());
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
+        .one(&state.db)
+        .await?
+        .ok_or_else(invalid)?;
+    let session = session::Entity::find_by_id(stored.session_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(invalid)?;
+    if session.revoked_at.is_some() {
+        return Err(AppError::Unauthenticated(
+            "session has been revoked; log in again".into(),
+        ));
+    }
+    if stored.used_at.is_some() {
+        revoke_session(&state.db, session.id).await?;
+        return Err(reused());
+    }
+    if stored.expires_at <= now() {
+        return Err(AppError::Unauthenticated(
+            "refresh token expired; log in again".into(),
+        ));
+    }
+
+    let next = random_token(32);
+    let txn = begin_write(&state.db).await?;
+    // The conditional update decides between two requests racing with the same token: only one
+    // marks it used; the other is treated as a replay.
+    let marked = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now()))
+        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if marked.rows_affected != 1 {
+        txn.rollback().await?;
+        revoke_session(&state.db, session.id).await?;
+        return Err(reused());
+    }
+    insert_refresh_token(state, &txn, session.id, &next).await?;
+    txn.commit().await?;
+
+    let user = user::Entity::find_by_id(session.user_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(invalid)?;
+    authenticated(state, user, session.id, next)
+}
+
+fn reused() -> AppError {
+    AppError::Unauthenticated(
+        "refresh token was already used; the session has been revoked, log in again".into(),
+    )
+}
+
+/// Ends the session the refresh token belongs to. Returns whether the token was known.
+pub async fn logout(state: &AppState, token: &str) -> AppResult<bool> {
+    let Some(stored) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    revoke_session(&state.db, stored.session_id).await?;
+    Ok(true)
+}
+
+async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid) -> AppResult<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now()))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The viewer behind an `Authorization: Bearer` token: a valid signature and lifetime, and a
+/// session that has not been revoked (logout or refresh-token reuse end access tokens too).
+pub async fn authenticate(state: &AppState, token: &str) -> AppResult<Viewer> {
+    let viewer = state.jwt.verify(token)?;
+    let alive = session::Entity::find_by_id(viewer.session_id)
+        .filter(session::Column::UserId.eq(viewer.user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .one(&state.db)
+        .await?
+        .is_some();
+    if !alive {
+        return Err(AppError::Unauthenticated(
+            "session has been revoked; log in again".into(),
+        ));
+    }
+    Ok(viewer)
+}
+
+/// Timestamps are kept to the microsecond, which both databases store exactly.
+pub fn now() -> DateTime<Utc> {
+    crate::db::now()
+}

@@ -1,0 +1,277 @@
+//! Typed settings read from the environment, each with a documented default.
+//!
+//! A missing or malformed value stops startup with a message that names the variable. The
+//! README's configuration table lists the same variables; keep them in step.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The SQLite file used when `DATABASE_URL` is not set (created if missing).
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://evenntify.db?mode=rwc";
+
+/// A value that must not appear in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `REDIS_URL`: optional; without it pub/sub stays in-process.
+    pub redis_url: Option<String>,
+    /// `JWT_SECRET`: required with PostgreSQL; with SQLite, generated once and stored if absent.
+    pub jwt_secret: Option<Secret>,
+    /// `BIND_ADDR`: where the HTTP server listens.
+    pub bind_addr: SocketAddr,
+    /// `HOLD_SECONDS`: how long a reservation holds its seats.
+    pub hold_seconds: u64,
+    /// `CURRENCY`: ISO 4217 code of the platform currency; all money is in its minor units.
+    pub currency: String,
+    /// `LOG_FORMAT`: `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// `ACCESS_TOKEN_TTL_SECONDS`: lifetime of an access JWT.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECONDS`: lifetime of a refresh token (each rotation starts anew).
+    pub refresh_token_ttl: Duration,
+    /// `DB_MAX_CONNECTIONS`: size of the database pool.
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests can supply their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty variable counts as unset: `FOO= cargo run` should mean "default".
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        let kind = database_kind(&database_url).ok_or_else(|| {
+            invalid(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://",
+            )
+        })?;
+
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
+        }
+
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(invalid("JWT_SECRET", "must be at least 32 characters long"));
+            }
+            Some(s) => Some(Secret::new(s)),
+            None if kind == DatabaseKind::Postgres => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "is required when DATABASE_URL points at PostgreSQL (at least 32 characters)",
+                ));
+            }
+            None => None,
+        };
+
+        let bind_addr = match get("BIND_ADDR") {
+            Some(v) => v.parse().map_err(|_| {
+                invalid(
+                    "BIND_ADDR",
+                    format!("`{v}` is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let hold_seconds = parse_number(&get, "HOLD_SECONDS", 600, 1, 86_400)?;
+
+        let currency = get("CURRENCY").unwrap_or_else(|| "USD".into());
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(
+                "CURRENCY",
+                format!("`{currency}` is not a three-letter ISO 4217 code such as USD"),
+            ));
+        }
+
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("`{other}` is neither `pretty` nor `json`"),
+                ));
+            }
+        };
+
+        let access = parse_number(&get, "ACCESS_TOKEN_TTL_SECONDS", 900, 10, 86_400)?;
+        let refresh = parse_number(
+            &get,
+            "REFRESH_TOKEN_TTL_SECONDS",
+            30 * 86_400,
+            60,
+            365 * 86_400,
+        )?;
+        let default_pool = if kind == DatabaseKind::Sqlite { 8 } else { 20 };
+        let db_max_connections =
+            parse_number(&get, "DB_MAX_CONNECTIONS", default_pool, 1, 1_000)? as u32;
+
+        Ok(Settings {
+            database_url,
+            redis_url,
+            jwt_secret,
+            bind_addr,
+            hold_seconds,
+            currency,
+            log_format,
+            access_token_ttl: Duration::from_secs(access),
+            refresh_token_ttl: Duration::from_secs(refresh),
+            db_max_connections,
+        })
+    }
+
+    pub fn database_kind(&self) -> DatabaseKind {
+        // Validated in `from_lookup`; a hand-built `Settings` with a bad URL fails at connect.
+        database_kind(&self.database_url).unwrap_or(DatabaseKind::Sqlite)
+    }
+}
+
+fn database_kind(url: &str) -> Option<DatabaseKind> {
+    if url.starts_with("sqlite:") {
+        Some(DatabaseKind::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(DatabaseKind::Postgres)
+    } else {
+        None
+    }
+}
+
+fn parse_number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(var) else {
+        return Ok(default);
+    };
+    let value: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| invalid(var, format!("`{raw}` is not a whole number")))?;
+    if !(min..=max).contains(&value) {
+        return Err(invalid(var, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.database_kind(), DatabaseKind::Sqlite);
+        assert!(s.redis_url.is_none() && s.jwt_secret.is_none());
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.hold_seconds, 600);
+        assert_eq!(s.currency, "USD");
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn postgres_without_a_jwt_secret_is_refused_naming_the_variable() {
+        let err = settings(&[("DATABASE_URL", "postgres://localhost/x")]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn each_malformed_value_names_its_variable() {
+        for (var, value) in [
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "localhost:6379"),
+            ("JWT_SECRET", "short"),
+            ("BIND_ADDR", "localhost"),
+            ("HOLD_SECONDS", "ten"),
+            ("HOLD_SECONDS", "0"),
+            ("CURRENCY", "usd"),
+            ("LOG_FORMAT", "xml"),
+            ("DB_MAX_CONNECTIONS", "-1"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value} gave {err}");
+            assert!(
+                err.to_string().starts_with(&format!("invalid {var}:")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = settings(&[("JWT_SECRET", "0123456789abcdef0123456789abcdef-secret")]).unwrap();
+        assert!(!format!("{s:?}").contains("abcdef-secret"));
+    }
+}

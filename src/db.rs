@@ -1,0 +1,160 @@
+//! The database connection (PostgreSQL or SQLite), write transactions, and instance settings
+//! that live in the database.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::MigratorTrait;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::{DatabaseKind, Secret, Settings};
+use crate::metrics::Metrics;
+
+/// Opens the pool. SQLite gets WAL (readers never wait for the writer), a busy timeout (a writer
+/// waits for the lock instead of failing) and enforced foreign keys.
+pub async fn connect(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(settings.database_url.clone());
+    opts.max_connections(settings.db_max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if settings.database_kind() == DatabaseKind::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    let mut db = Database::connect(opts).await.with_context(|| {
+        format!(
+            "cannot connect to the database at DATABASE_URL ({})",
+            redact(&settings.database_url)
+        )
+    })?;
+    db.set_metric_callback(move |info| {
+        metrics.db_statements.fetch_add(1, Ordering::Relaxed);
+        if info.failed {
+            metrics.db_statement_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(db)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migration::Migrator::up(db, None)
+        .await
+        .context("running migrations")
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at BEGIN
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with "database is
+/// locked" when another writer got in between, whereas IMMEDIATE waits (busy timeout) instead.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+        }
+        _ => db.begin().await,
+    }
+}
+
+const JWT_SECRET_KEY: &str = "jwt_secret";
+
+/// The secret that signs access tokens: `JWT_SECRET` when set; otherwise (SQLite only, the
+/// zero-configuration default) one generated on first start and stored in the database, so tokens
+/// survive a restart.
+pub async fn jwt_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<Secret> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.clone());
+    }
+    anyhow::ensure!(
+        settings.database_kind() == DatabaseKind::Sqlite,
+        "invalid JWT_SECRET: is required when DATABASE_URL points at PostgreSQL"
+    );
+    let generated = crate::auth::random_token(48);
+    // Two instances starting at once both try to insert; the first wins and both read it back.
+    entity::app_setting::Entity::insert(entity::app_setting::ActiveModel {
+        key: Set(JWT_SECRET_KEY.into()),
+        value: Set(generated),
+    })
+    .on_conflict(
+        OnConflict::column(entity::app_setting::Column::Key)
+            .do_nothing()
+            .to_owned(),
+    )
+    .try_insert()
+    .exec(db)
+    .await?;
+    let stored = entity::app_setting::Entity::find_by_id(JWT_SECRET_KEY.to_string())
+        .one(db)
+        .await?
+        .context("the generated JWT secret vanished from app_settings")?;
+    Ok(Secret::new(stored.value))
+}
+
+/// Checks that the database answers (for `/readyz`).
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// Hides a password in a connection URL before it reaches a message.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            super::redact("sqlite://evenntify.db?mode=rwc"),
+            "sqlite://evenntify.db?mode=rwc"
+        );
+    }
+}
+
+/// The current time truncated to microseconds: what PostgreSQL stores, so a value read back
+/// equals the value written on both backends, and cursors built from it stay exact.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Timelike};
+    let micros = t.nanosecond() / 1_000 * 1_000;
+    t.with_nanosecond(micros)
+        .unwrap_or_else(|| t.trunc_subsecs(6))
+}

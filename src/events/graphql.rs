@@ -1,0 +1,355 @@
+//! GraphQL face of events: `Event`, `TicketType`, the `events`/`event` queries and the
+//! create/update/publish/cancel mutations.
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use entity::{event, ticket_type};
+
+use super::service::{self, EventChanges, EventFilter as Filter, NewEvent, NewTicketType};
+use crate::auth::graphql::User;
+use crate::connection;
+use crate::error::AppError;
+use crate::graphql::context::ContextExt;
+use crate::graphql::pagination::page_size;
+use crate::graphql::scalars::Cents;
+
+/// Where an event is in its lifecycle.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "EventStatus")]
+pub enum EventStatusGql {
+    /// Being prepared; visible only to its organizer and admins.
+    Draft,
+    /// Public and open for reservations.
+    Published,
+    /// Called off; no longer listed or reservable.
+    Cancelled,
+}
+
+impl From<event::EventStatus> for EventStatusGql {
+    fn from(s: event::EventStatus) -> Self {
+        match s {
+            event::EventStatus::Draft => EventStatusGql::Draft,
+            event::EventStatus::Published => EventStatusGql::Published,
+            event::EventStatus::Cancelled => EventStatusGql::Cancelled,
+        }
+    }
+}
+
+/// Parses a GraphQL `ID` that must be a UUID.
+pub fn parse_id(id: &ID, what: &str) -> Result<uuid::Uuid, AppError> {
+    id.parse()
+        .map_err(|_| AppError::bad_input(format!("{what} `{}` is not a valid id", id.as_str())))
+}
+
+pub struct Event(pub event::Model);
+
+/// Something happening at a time and place, with tickets for sale.
+#[Object]
+impl Event {
+    /// Stable identifier of the event.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Name of the event.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Longer text about the event.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Where it takes place.
+    async fn venue(&self) -> Option<&str> {
+        self.0.venue.as_deref()
+    }
+    /// When it starts.
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+    /// When it ends, if known.
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ends_at
+    }
+    /// Lifecycle state.
+    async fn status(&self) -> EventStatusGql {
+        self.0.status.into()
+    }
+    /// The organizer who owns the event.
+    async fn organizer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let user = ctx.users().load_one(self.0.organizer_id).await?;
+        user.map(User).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "organizer {} of event {} is missing",
+                self.0.organizer_id,
+                self.0.id
+            ))
+            .into()
+        })
+    }
+    /// The kinds of tickets on sale, in the organizer's order.
+    async fn ticket_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TicketType>> {
+        Ok(self
+            .load_ticket_types(ctx)
+            .await?
+            .into_iter()
+            .map(TicketType)
+            .collect())
+    }
+    /// Total seats across all ticket types.
+    async fn capacity(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(self
+            .load_ticket_types(ctx)
+            .await?
+            .iter()
+            .map(|t| t.capacity)
+            .sum())
+    }
+    /// Seats neither held nor sold, across all ticket types.
+    async fn available(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(self
+            .load_ticket_types(ctx)
+            .await?
+            .iter()
+            .map(|t| t.available)
+            .sum())
+    }
+    /// When the event was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+impl Event {
+    async fn load_ticket_types(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ticket_type::Model>> {
+        Ok(ctx
+            .ticket_types()
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+pub struct TicketType(pub ticket_type::Model);
+
+/// A kind of ticket for an event, with its own price and seats.
+#[Object]
+impl TicketType {
+    /// Stable identifier of the ticket type; reserve seats with it.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Name shown to buyers, e.g. "General admission".
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Price of one ticket, in minor units of the platform currency.
+    async fn price_cents(&self) -> Cents {
+        Cents(self.0.price_cents)
+    }
+    /// Seats of this type in total.
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    /// Seats of this type neither held nor sold.
+    async fn available(&self) -> i32 {
+        self.0.available
+    }
+}
+
+connection!(
+    EventConnection,
+    EventEdge,
+    Event,
+    "A page of events, soonest first.",
+    "An event in a page, with its cursor."
+);
+
+/// Narrows `events`. All given conditions must hold.
+#[derive(InputObject, Default)]
+pub struct EventFilter {
+    /// Case-insensitive keyword found in the title or the description.
+    search: Option<String>,
+    /// Only events starting at or after this time.
+    starts_after: Option<DateTime<Utc>>,
+    /// Only events starting before this time.
+    starts_before: Option<DateTime<Utc>>,
+    /// Only events with at least one seat available.
+    only_available: Option<bool>,
+    /// Only events of this organizer.
+    organizer_id: Option<ID>,
+}
+
+/// A ticket type to create with an event.
+#[derive(InputObject)]
+pub struct TicketTypeInput {
+    /// 1–100 characters, unique within the event.
+    name: String,
+    /// Price of one ticket in minor units, 0 or more.
+    price_cents: Cents,
+    /// Number of seats, 1 to 1,000,000.
+    capacity: i32,
+}
+
+/// A new event; it starts as a DRAFT.
+#[derive(InputObject)]
+pub struct CreateEventInput {
+    /// 1–200 characters.
+    title: String,
+    /// Up to 10,000 characters.
+    description: Option<String>,
+    /// Up to 200 characters.
+    venue: Option<String>,
+    /// Must be in the future.
+    starts_at: DateTime<Utc>,
+    /// Must be after `startsAt`.
+    ends_at: Option<DateTime<Utc>>,
+    /// 1 to 20 ticket types.
+    ticket_types: Vec<TicketTypeInput>,
+}
+
+/// Changes to an event. Omitted fields stay as they are; `null` clears an optional field.
+#[derive(InputObject)]
+pub struct UpdateEventInput {
+    /// New title, 1–200 characters.
+    title: Option<String>,
+    /// New description; `null` removes it.
+    description: MaybeUndefined<String>,
+    /// New venue; `null` removes it.
+    venue: MaybeUndefined<String>,
+    /// New start time, in the future.
+    starts_at: Option<DateTime<Utc>>,
+    /// New end time after the start; `null` removes it.
+    ends_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+fn patch<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(t) => Some(Some(t)),
+    }
+}
+
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// Events the caller may see, soonest first: everyone sees published events; organizers
+    /// also see their own drafts and cancelled events; admins see all.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the events must meet.")] filter: Option<EventFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last event already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<EventConnection> {
+        let filter = filter.unwrap_or_default();
+        let filter = Filter {
+            search: filter.search,
+            starts_after: filter.starts_after,
+            starts_before: filter.starts_before,
+            only_available: filter.only_available.unwrap_or(false),
+            organizer_id: filter
+                .organizer_id
+                .as_ref()
+                .map(|id| parse_id(id, "organizerId"))
+                .transpose()?,
+        };
+        let first = page_size(first)?;
+        let page =
+            service::list(ctx.state(), ctx.viewer(), &filter, first, after.as_deref()).await?;
+        Ok(page.map(Event).into())
+    }
+
+    /// One event, or null when it does not exist or the caller may not see it.
+    async fn event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Event>> {
+        let id = parse_id(&id, "id")?;
+        Ok(service::find_visible(ctx.state(), ctx.viewer(), id)
+            .await?
+            .map(Event))
+    }
+}
+
+#[derive(Default)]
+pub struct EventsMutation;
+
+#[Object]
+impl EventsMutation {
+    /// Creates a DRAFT event with its ticket types. Organizers and admins only.
+    async fn create_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event and its ticket types.")] input: CreateEventInput,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        let new = NewEvent {
+            title: input.title,
+            description: input.description,
+            venue: input.venue,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            ticket_types: input
+                .ticket_types
+                .into_iter()
+                .map(|t| NewTicketType {
+                    name: t.name,
+                    price_cents: t.price_cents.0,
+                    capacity: t.capacity,
+                })
+                .collect(),
+        };
+        Ok(Event(service::create(ctx.state(), viewer, new).await?))
+    }
+
+    /// Changes an event's details. Its organizer or an admin only; not once cancelled.
+    async fn update_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to change.")] id: ID,
+        #[graphql(desc = "The fields to change.")] input: UpdateEventInput,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        let changes = EventChanges {
+            title: input.title,
+            description: patch(input.description),
+            venue: patch(input.venue),
+            starts_at: input.starts_at,
+            ends_at: patch(input.ends_at),
+        };
+        Ok(Event(
+            service::update(ctx.state(), viewer, parse_id(&id, "id")?, changes).await?,
+        ))
+    }
+
+    /// DRAFT → PUBLISHED: the event becomes public and reservable. `CONFLICT` from any other state.
+    async fn publish_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to publish.")] id: ID,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        Ok(Event(
+            service::publish(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+        ))
+    }
+
+    /// DRAFT or PUBLISHED → CANCELLED. `CONFLICT` if already cancelled.
+    async fn cancel_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to cancel.")] id: ID,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        Ok(Event(
+            service::cancel(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+        ))
+    }
+}

@@ -1,0 +1,482 @@
+//! Event rules: who may create and change events, the DRAFT → PUBLISHED → CANCELLED lifecycle,
+//! who sees what, and keyset-paged search.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use entity::event::{self, EventStatus};
+use entity::ticket_type;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{Role, Viewer};
+use crate::db::{begin_write, now, truncate_micros};
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
+
+pub const MAX_TICKET_TYPES: usize = 20;
+pub const MAX_CAPACITY: i32 = 1_000_000;
+/// 100 million in major units: far above any real ticket, far below overflow when summed.
+pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
+
+pub struct NewTicketType {
+    pub name: String,
+    pub price_cents: i64,
+    pub capacity: i32,
+}
+
+pub struct NewEvent {
+    pub title: String,
+    pub description: Option<String>,
+    pub venue: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub ticket_types: Vec<NewTicketType>,
+}
+
+/// Changes to an event. For the optional fields: `None` keeps, `Some(None)` clears.
+#[derive(Default)]
+pub struct EventChanges {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub venue: Option<Option<String>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+}
+
+#[derive(Default)]
+pub struct EventFilter {
+    pub search: Option<String>,
+    pub starts_after: Option<DateTime<Utc>>,
+    pub starts_before: Option<DateTime<Utc>>,
+    pub only_available: bool,
+    pub organizer_id: Option<Uuid>,
+}
+
+fn clean_title(title: &str) -> AppResult<String> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(AppError::bad_input(
+            "title must be 1 to 200 characters long",
+        ));
+    }
+    Ok(title.to_string())
+}
+
+/// Blank optional text counts as absent.
+fn clean_optional(value: Option<String>, field: &str, max: usize) -> AppResult<Option<String>> {
+    let Some(v) = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(format!(
+            "{field} must be at most {max} characters long"
+        )));
+    }
+    Ok(Some(v))
+}
+
+fn check_times(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> AppResult<()> {
+    if starts_at <= Utc::now() {
+        return Err(AppError::bad_input("startsAt must be in the future"));
+    }
+    if let Some(end) = ends_at
+        && end <= starts_at
+    {
+        return Err(AppError::bad_input("endsAt must be after startsAt"));
+    }
+    Ok(())
+}
+
+fn check_ticket_types(types: &[NewTicketType]) -> AppResult<Vec<String>> {
+    if types.is_empty() || types.len() > MAX_TICKET_TYPES {
+        return Err(AppError::bad_input(format!(
+            "an event needs 1 to {MAX_TICKET_TYPES} ticket types"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut names = Vec::with_capacity(types.len());
+    for t in types {
+        let name = t.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::bad_input(
+                "ticket type names must be 1 to 100 characters long",
+            ));
+        }
+        if !seen.insert(name.to_lowercase()) {
+            return Err(AppError::bad_input(format!(
+                "ticket type `{name}` appears twice"
+            )));
+        }
+        if !(0..=MAX_PRICE_CENTS).contains(&t.price_cents) {
+            return Err(AppError::bad_input(format!(
+                "priceCents of `{name}` must be between 0 and {MAX_PRICE_CENTS}"
+            )));
+        }
+        if !(1..=MAX_CAPACITY).contains(&t.capacity) {
+            return Err(AppError::bad_input(format!(
+                "capacity of `{name}` must be between 1 and {MAX_CAPACITY}"
+            )));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn require_organizer(viewer: &Viewer) -> AppResult<()> {
+    match viewer.role {
+        Role::Organizer | Role::Admin => Ok(()),
+        Role::User => Err(AppError::Forbidden(
+            "only organizers can create events".into(),
+        )),
+    }
+}
+
+/// Creates a DRAFT event with its ticket types, owned by the viewer.
+pub async fn create(state: &AppState, viewer: &Viewer, input: NewEvent) -> AppResult<event::Model> {
+    require_organizer(viewer)?;
+    let title = clean_title(&input.title)?;
+    let description = clean_optional(input.description, "description", 10_000)?;
+    let venue = clean_optional(input.venue, "venue", 200)?;
+    let starts_at = truncate_micros(input.starts_at);
+    let ends_at = input.ends_at.map(truncate_micros);
+    check_times(starts_at, ends_at)?;
+    let names = check_ticket_types(&input.ticket_types)?;
+
+    let at = now();
+    let event_id = Uuid::now_v7();
+    let txn = begin_write(&state.db).await?;
+    let event = event::ActiveModel {
+        id: Set(event_id),
+        organizer_id: Set(viewer.user_id),
+        title: Set(title),
+        description: Set(description),
+        venue: Set(venue),
+        starts_at: Set(starts_at),
+        ends_at: Set(ends_at),
+        status: Set(EventStatus::Draft),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    let rows = input
+        .ticket_types
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(i, (t, name))| ticket_type::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event_id),
+            position: Set(i as i32),
+            name: Set(name),
+            price_cents: Set(t.price_cents),
+            capacity: Set(t.capacity),
+            available: Set(t.capacity),
+        });
+    ticket_type::Entity::insert_many(rows).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(event)
+}
+
+/// The event, if the viewer may change it: `NOT_FOUND` when it does not exist, `FORBIDDEN` when
+/// it belongs to another organizer.
+async fn owned(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
+    let event = event::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))?;
+    if event.organizer_id != viewer.user_id && !viewer.is_admin() {
+        return Err(AppError::Forbidden(
+            "only the event's organizer or an admin can change it".into(),
+        ));
+    }
+    Ok(event)
+}
+
+pub async fn update(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+    changes: EventChanges,
+) -> AppResult<event::Model> {
+    let event = owned(state, viewer, id).await?;
+    if event.status == EventStatus::Cancelled {
+        return Err(AppError::Conflict(
+            "a cancelled event cannot be changed".into(),
+        ));
+    }
+    let mut model: event::ActiveModel = event.clone().into();
+    if let Some(title) = changes.title {
+        model.title = Set(clean_title(&title)?);
+    }
+    if let Some(description) = changes.description {
+        model.description = Set(clean_optional(description, "description", 10_000)?);
+    }
+    if let Some(venue) = changes.venue {
+        model.venue = Set(clean_optional(venue, "venue", 200)?);
+    }
+    let starts_at = changes
+        .starts_at
+        .map(truncate_micros)
+        .unwrap_or(event.starts_at);
+    let ends_at = match changes.ends_at {
+        Some(v) => v.map(truncate_micros),
+        None => event.ends_at,
+    };
+    if changes.starts_at.is_some() || changes.ends_at.is_some() {
+        check_times(starts_at, ends_at)?;
+        model.starts_at = Set(starts_at);
+        model.ends_at = Set(ends_at);
+    }
+    model.updated_at = Set(now());
+    Ok(model.update(&state.db).await?)
+}
+
+/// Moves an event from `from` to `to` with one conditional UPDATE, so two racing calls cannot
+/// both succeed and a stale read cannot overwrite a newer status.
+async fn transition(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+    from: &[EventStatus],
+    to: EventStatus,
+) -> AppResult<event::Model> {
+    let event = owned(state, viewer, id).await?;
+    if to == EventStatus::Published && event.starts_at <= Utc::now() {
+        return Err(AppError::bad_input(
+            "an event that has already started cannot be published",
+        ));
+    }
+    let result = event::Entity::update_many()
+        .col_expr(event::Column::Status, Expr::value(to))
+        .col_expr(event::Column::UpdatedAt, Expr::value(now()))
+        .filter(event::Column::Id.eq(id))
+        .filter(event::Column::Status.is_in(from.iter().copied()))
+        .exec(&state.db)
+        .await?;
+    let current = event::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))?;
+    if result.rows_affected == 0 {
+        let now_status = match current.status {
+            EventStatus::Draft => "a draft",
+            EventStatus::Published => "already published",
+            EventStatus::Cancelled => "cancelled",
+        };
+        return Err(AppError::Conflict(format!("the event is {now_status}")));
+    }
+    Ok(current)
+}
+
+pub async fn publish(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
+    transition(
+        state,
+        viewer,
+        id,
+        &[EventStatus::Draft],
+        EventStatus::Published,
+    )
+    .await
+}
+
+pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
+    transition(
+        state,
+        viewer,
+        id,
+        &[EventStatus::Draft, EventStatus::Published],
+        EventStatus::Cancelled,
+    )
+    .await
+}
+
+/// What the viewer may see: the public sees published events; an organizer also sees their own
+/// events in any status; an admin sees everything.
+fn visible_to(viewer: Option<&Viewer>) -> Condition {
+    let published = Condition::all().add(event::Column::Status.eq(EventStatus::Published));
+    match viewer {
+        Some(v) if v.is_admin() => Condition::all(),
+        Some(v) if v.role == Role::Organizer => Condition::any()
+            .add(published)
+            .add(event::Column::OrganizerId.eq(v.user_id)),
+        _ => published,
+    }
+}
+
+/// One event, or `None` when it does not exist or the viewer may not see it.
+pub async fn find_visible(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+) -> AppResult<Option<event::Model>> {
+    Ok(event::Entity::find_by_id(id)
+        .filter(visible_to(viewer))
+        .one(&state.db)
+        .await?)
+}
+
+fn filter_condition(viewer: Option<&Viewer>, filter: &EventFilter) -> AppResult<Condition> {
+    let mut cond = Condition::all().add(visible_to(viewer));
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if search.chars().count() > 100 {
+            return Err(AppError::bad_input(
+                "search must be at most 100 characters long",
+            ));
+        }
+        // LIKE wildcards in the keyword are matched literally.
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let matches = |col: event::Column| {
+            Expr::expr(Func::lower(Expr::col((event::Entity, col))))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        cond = cond.add(
+            Condition::any()
+                .add(matches(event::Column::Title))
+                .add(matches(event::Column::Description)),
+        );
+    }
+    if let Some(after) = filter.starts_after {
+        cond = cond.add(event::Column::StartsAt.gte(truncate_micros(after)));
+    }
+    if let Some(before) = filter.starts_before {
+        cond = cond.add(event::Column::StartsAt.lt(truncate_micros(before)));
+    }
+    if let Some(organizer) = filter.organizer_id {
+        cond = cond.add(event::Column::OrganizerId.eq(organizer));
+    }
+    if filter.only_available {
+        cond = cond.add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(ticket_type::Entity)
+                .and_where(
+                    Expr::col((ticket_type::Entity, ticket_type::Column::EventId))
+                        .equals((event::Entity, event::Column::Id)),
+                )
+                .and_where(Expr::col((ticket_type::Entity, ticket_type::Column::Available)).gt(0))
+                .to_owned(),
+        ));
+    }
+    Ok(cond)
+}
+
+/// Events are listed soonest first; the cursor is the (startsAt, id) of the last item seen, so
+/// pages stay correct while events are added or removed.
+fn cursor_of(e: &event::Model) -> String {
+    encode_cursor(&format!("{}|{}", e.starts_at.timestamp_micros(), e.id))
+}
+
+fn parse_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, Uuid)> {
+    let plain = decode_cursor(cursor)?;
+    let bad = || AppError::bad_input("`after` is not a cursor returned by `events`");
+    let (micros, id) = plain.split_once('|').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+pub async fn list(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    filter: &EventFilter,
+    first: u64,
+    after: Option<&str>,
+) -> AppResult<Page<event::Model>> {
+    let cond = filter_condition(viewer, filter)?;
+    let total_count = event::Entity::find()
+        .filter(cond.clone())
+        .count(&state.db)
+        .await? as i64;
+
+    let mut page_cond = cond;
+    if let Some(cursor) = after {
+        let (at, id) = parse_cursor(cursor)?;
+        page_cond = page_cond.add(
+            Condition::any().add(event::Column::StartsAt.gt(at)).add(
+                Condition::all()
+                    .add(event::Column::StartsAt.eq(at))
+                    .add(event::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let mut rows = if first == 0 {
+        Vec::new()
+    } else {
+        event::Entity::find()
+            .filter(page_cond)
+            .order_by_asc(event::Column::StartsAt)
+            .order_by_asc(event::Column::Id)
+            .limit(first + 1)
+            .all(&state.db)
+            .await?
+    };
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(Page {
+        items: rows.into_iter().map(|e| (cursor_of(&e), e)).collect(),
+        has_next_page,
+        has_previous_page: after.is_some(),
+        total_count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_exactly() {
+        let at = DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap();
+        let e = event::Model {
+            id: Uuid::new_v4(),
+            organizer_id: Uuid::new_v4(),
+            title: "t".into(),
+            description: None,
+            venue: None,
+            starts_at: at,
+            ends_at: None,
+            status: EventStatus::Published,
+            created_at: at,
+            updated_at: at,
+        };
+        assert_eq!(parse_cursor(&cursor_of(&e)).unwrap(), (at, e.id));
+        assert!(parse_cursor("bm9wZQ").is_err());
+    }
+
+    #[test]
+    fn ticket_types_are_checked() {
+        let t = |name: &str, price, capacity| NewTicketType {
+            name: name.into(),
+            price_cents: price,
+            capacity,
+        };
+        assert!(check_ticket_types(&[]).is_err());
+        assert!(check_ticket_types(&[t("A", 100, 10), t("a", 100, 10)]).is_err());
+        assert!(check_ticket_types(&[t("A", -1, 10)]).is_err());
+        assert!(check_ticket_types(&[t("A", 100, 0)]).is_err());
+        assert_eq!(
+            check_ticket_types(&[t(" A ", 0, 1)]).unwrap(),
+            vec!["A".to_string()]
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! GraphQL over HTTP: `POST /graphql` (single or batched), `GET /graphql` for queries only,
+//! bearer-token authentication, and content negotiation between `application/json` and
+//! `application/graphql-response+json`.
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use async_graphql_axum::GraphQLBatchRequest;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::context::{Loaders, RequestId};
+use crate::app::ServerState;
+use crate::auth::service::authenticate;
+use crate::error::AppError;
+
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Requests in one batch; more is refused before anything runs.
+pub const MAX_BATCH: usize = 10;
+
+pub async fn graphql(
+    State(server): State<ServerState>,
+    method: Method,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest,
+) -> Response {
+    let request_id = request_id(&headers);
+    let wants_graphql_json = accepts_graphql_response_json(&headers);
+    let reply = |status_for_new_media: StatusCode, errors: Vec<ServerError>| {
+        let status = if wants_graphql_json {
+            status_for_new_media
+        } else {
+            StatusCode::OK
+        };
+        render(
+            BatchResponse::Single(async_graphql::Response::from_errors(errors)),
+            status,
+            wants_graphql_json,
+        )
+    };
+    let error = |err: AppError| {
+        let mut e: ServerError =
+            async_graphql::Error::from(err).into_server_error(Default::default());
+        e.extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", request_id.0.clone());
+        vec![e]
+    };
+
+    let batch = request.into_inner();
+    if let BatchRequest::Batch(list) = &batch
+        && list.len() > MAX_BATCH
+    {
+        let msg = format!("a batch may hold at most {MAX_BATCH} operations");
+        return reply(StatusCode::BAD_REQUEST, error(AppError::bad_input(msg)));
+    }
+    if method == Method::GET && batch.iter().any(is_mutation) {
+        // GET must be safe: a link or a prefetch must never change anything.
+        let mut response = reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            error(AppError::bad_input("mutations must be sent with POST")),
+        );
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+
+    let viewer = match bearer_token(&headers) {
+        Ok(None) => None,
+        Ok(Some(token)) => match authenticate(&server.app, token).await {
+            Ok(viewer) => Some(viewer),
+            Err(err) => return reply(StatusCode::UNAUTHORIZED, error(err)),
+        },
+        Err(err) => return reply(StatusCode::UNAUTHORIZED, error(err)),
+    };
+
+    let loaders = std::sync::Arc::new(Loaders::new(&server.app));
+    let mut batch = batch.data(request_id).data(loaders);
+    if let Some(viewer) = viewer {
+        batch = batch.data(viewer);
+    }
+    let response = server.schema.execute_batch(batch).await;
+    // A request that failed before execution (no `data`) is a client error under the new
+    // media type; `application/json` always answers 200.
+    let status = match &response {
+        BatchResponse::Single(r)
+            if wants_graphql_json
+                && r.data == async_graphql::Value::Null
+                && !r.errors.is_empty() =>
+        {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    };
+    render(response, status, wants_graphql_json)
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let selected = match &request.operation_name {
+        Some(name) => doc
+            .operations
+            .iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+        None => doc.operations.iter().next(),
+    };
+    selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
+}
+
+fn render(response: BatchResponse, status: StatusCode, graphql_json: bool) -> Response {
+    let content_type = if graphql_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot serialize a GraphQL response");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut http = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response();
+    http.headers_mut().extend(response.http_headers());
+    http
+}
+
+/// Clients that list `application/graphql-response+json` get it; everyone else, including those
+/// sending no `Accept`, gets `application/json`, which every GraphQL client understands.
+fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| {
+            m.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON))
+        })
+}
+
+/// The `x-request-id` set (or passed through) by the request-id layer.
+fn request_id(headers: &HeaderMap) -> RequestId {
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    RequestId(id)
+}
+
+/// `Authorization: Bearer <token>`; any other scheme is an error rather than silently anonymous.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(AppError::Unauthenticated(
+            "Authorization must be `Bearer <accessToken>`".into(),
+        )),
+    }
+}

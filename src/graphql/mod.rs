@@ -1,0 +1,8 @@
+//! The GraphQL API: schema assembly, per-request context, HTTP transport, shared types.
+
+pub mod context;
+pub mod extensions;
+pub mod http;
+pub mod pagination;
+pub mod scalars;
+pub mod schema;

@@ -1,0 +1,38 @@
+//! Assembles the schema from each domain's query and mutation roots.
+
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+
+use super::extensions::ErrorShape;
+use crate::app::AppState;
+use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::events::graphql::{EventsMutation, EventsQuery};
+
+/// Everything a client can read.
+#[derive(MergedObject, Default)]
+pub struct Query(AuthQuery, EventsQuery);
+
+/// Everything a client can change.
+#[derive(MergedObject, Default)]
+pub struct Mutation(AuthMutation, EventsMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema, wired to the app state when serving (without it when only printing the SDL).
+pub fn build_schema(state: Option<AppState>) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .extension(ErrorShape);
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL, sorted so that `schema.graphql` diffs only when the API really changes.
+pub fn sdl() -> String {
+    build_schema(None).sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}

@@ -1,0 +1,12 @@
+//! Evenntify: event reservations with live transaction reports, served as one GraphQL API.
+
+pub mod app; // builds the HTTP router and runs the server until it is told to stop
+pub mod auth; // accounts, passwords, JWT access tokens and refresh-token sessions
+pub mod cli; // the `evenntify` command line: serve, migrate, schema, create-admin
+pub mod config; // typed settings read from the environment
+pub mod db; // database connection, write transactions, instance settings
+pub mod error; // AppError: the API's error codes and how they reach clients
+pub mod events; // events and ticket types: lifecycle, search, paging
+pub mod graphql; // schema assembly, request context, HTTP transport, shared GraphQL types
+pub mod metrics; // per-instance counters rendered as Prometheus text
+pub mod telemetry; // tracing subscriber setup
