@@ -131,6 +131,19 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The current time truncated to microseconds: what PostgreSQL stores, so a value read back
+/// equals the value written on both backends, and cursors built from it stay exact.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Timelike};
+    let micros = t.nanosecond() / 1_000 * 1_000;
+    t.with_nanosecond(micros)
+        .unwrap_or_else(|| t.trunc_subsecs(6))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -144,17 +157,4 @@ mod tests {
             "sqlite://evenntify.db?mode=rwc"
         );
     }
-}
-
-/// The current time truncated to microseconds: what PostgreSQL stores, so a value read back
-/// equals the value written on both backends, and cursors built from it stay exact.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    truncate_micros(chrono::Utc::now())
-}
-
-pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::{SubsecRound, Timelike};
-    let micros = t.nanosecond() / 1_000 * 1_000;
-    t.with_nanosecond(micros)
-        .unwrap_or_else(|| t.trunc_subsecs(6))
 }

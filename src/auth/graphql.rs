@@ -39,33 +39,53 @@ impl From<RoleGql> for super::Role {
     }
 }
 
-pub struct User(pub user::Model);
+pub struct User {
+    model: user::Model,
+    /// Set when the caller is this user by construction (their own `AuthPayload`).
+    own: bool,
+}
+
+impl User {
+    /// A user as anyone may see them; private fields depend on the viewer.
+    pub fn public(model: user::Model) -> Self {
+        User { model, own: false }
+    }
+    /// The caller's own account.
+    pub fn own(model: user::Model) -> Self {
+        User { model, own: true }
+    }
+}
 
 /// A person with an account.
 #[Object]
 impl User {
     /// Stable identifier of the user.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
     /// Login name: 3–32 characters of `a-z`, digits, `_`, `.` and `-`, unique case-insensitively.
     async fn username(&self) -> &str {
-        &self.0.username
+        &self.model.username
     }
     /// E-mail address; visible only to the user themself and to admins.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        let viewer = ctx.viewer()?;
-        (viewer.user_id == self.0.id || viewer.is_admin())
-            .then_some(self.0.email.as_deref())
-            .flatten()
+        let allowed = self.own
+            || ctx
+                .viewer()
+                .is_some_and(|v| v.user_id == self.model.id || v.is_admin());
+        if allowed {
+            self.model.email.as_deref()
+        } else {
+            None
+        }
     }
     /// What the user may do.
     async fn role(&self) -> RoleGql {
-        self.0.role.into()
+        self.model.role.into()
     }
     /// When the account was created.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 }
 
@@ -89,7 +109,7 @@ impl From<Authenticated> for AuthPayload {
             access_token: a.access_token,
             refresh_token: a.refresh_token,
             expires_at: a.expires_at,
-            user: User(a.user),
+            user: User::own(a.user),
         }
     }
 }
@@ -104,8 +124,8 @@ pub struct RegisterInput {
     /// Optional contact address.
     email: Option<String>,
     /// `USER` (default) or `ORGANIZER`; `ADMIN` is refused.
-    #[graphql(default_with = "RoleGql::User")]
-    role: RoleGql,
+    #[graphql(default_with = "Some(RoleGql::User)")]
+    role: Option<RoleGql>,
 }
 
 #[derive(Default)]
@@ -118,7 +138,7 @@ impl AuthQuery {
         let Some(viewer) = ctx.viewer() else {
             return Ok(None);
         };
-        Ok(ctx.users().load_one(viewer.user_id).await?.map(User))
+        Ok(ctx.users().load_one(viewer.user_id).await?.map(User::own))
     }
 }
 
@@ -137,7 +157,7 @@ impl AuthMutation {
             username: input.username,
             password: input.password,
             email: input.email,
-            role: input.role.into(),
+            role: input.role.unwrap_or(RoleGql::User).into(),
         };
         Ok(service::register(ctx.state(), account).await?.into())
     }

@@ -77,7 +77,7 @@ impl Event {
     /// The organizer who owns the event.
     async fn organizer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let user = ctx.users().load_one(self.0.organizer_id).await?;
-        user.map(User).ok_or_else(|| {
+        user.map(User::public).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "organizer {} of event {} is missing",
                 self.0.organizer_id,
@@ -233,6 +233,37 @@ fn patch<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
+/// Loads, in one query each, the ticket types and organizers of a page of events, if the query
+/// selects them. The items' own field resolvers then hit the request's loader cache, so a page
+/// costs the same number of statements however long it is, without relying on the loader's
+/// batching window catching every item.
+async fn prefetch<'a>(
+    ctx: &Context<'_>,
+    events: impl Iterator<Item = &'a event::Model>,
+) -> async_graphql::Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let wants_types = ["ticketTypes", "capacity", "available"]
+        .iter()
+        .any(|f| node.field(f).exists());
+    let wants_organizer = node.field("organizer").exists();
+    let (event_ids, organizer_ids): (Vec<_>, Vec<_>) =
+        events.map(|e| (e.id, e.organizer_id)).unzip();
+    let types = async {
+        if wants_types && !event_ids.is_empty() {
+            ctx.ticket_types().load_many(event_ids).await?;
+        }
+        Ok::<_, async_graphql::Error>(())
+    };
+    let organizers = async {
+        if wants_organizer && !organizer_ids.is_empty() {
+            ctx.users().load_many(organizer_ids).await?;
+        }
+        Ok::<_, async_graphql::Error>(())
+    };
+    futures::try_join!(types, organizers)?;
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct EventsQuery;
 
@@ -262,6 +293,7 @@ impl EventsQuery {
         let first = page_size(first)?;
         let page =
             service::list(ctx.state(), ctx.viewer(), &filter, first, after.as_deref()).await?;
+        prefetch(ctx, page.items.iter().map(|(_, e)| e)).await?;
         Ok(page.map(Event).into())
     }
 

@@ -238,7 +238,19 @@ pub async fn update(
         model.ends_at = Set(ends_at);
     }
     model.updated_at = Set(now());
-    Ok(model.update(&state.db).await?)
+    // The status condition in the UPDATE itself closes the gap between the check above and this
+    // write: a cancelEvent that lands in between makes this a CONFLICT, not an edit.
+    event::Entity::update(model)
+        .validate()?
+        .filter(event::Column::Status.ne(EventStatus::Cancelled))
+        .exec(&state.db)
+        .await
+        .map_err(|err| match err {
+            sea_orm::DbErr::RecordNotUpdated => {
+                AppError::Conflict("a cancelled event cannot be changed".into())
+            }
+            other => other.into(),
+        })
 }
 
 /// Moves an event from `from` to `to` with one conditional UPDATE, so two racing calls cannot

@@ -1,7 +1,7 @@
 //! What every resolver can reach: the app state, the viewer, the request's DataLoaders.
 
 use async_graphql::Context;
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 
 use crate::app::AppState;
 use crate::auth::Viewer;
@@ -13,26 +13,29 @@ use crate::events::loader::TicketTypesLoader;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// DataLoaders are built per request, so their caches never cross users or requests.
+/// DataLoaders are built per request, so their caches never cross users or requests. The cache
+/// lets a list resolver prime a whole page with one query that its items' fields then reuse.
 pub struct Loaders {
-    pub users: DataLoader<UserLoader>,
-    pub ticket_types: DataLoader<TicketTypesLoader>,
+    pub users: DataLoader<UserLoader, HashMapCache>,
+    pub ticket_types: DataLoader<TicketTypesLoader, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(state: &AppState) -> Self {
         Loaders {
-            users: DataLoader::new(
+            users: DataLoader::with_cache(
                 UserLoader {
                     db: state.db.clone(),
                 },
                 tokio::spawn,
+                HashMapCache::default(),
             ),
-            ticket_types: DataLoader::new(
+            ticket_types: DataLoader::with_cache(
                 TicketTypesLoader {
                     db: state.db.clone(),
                 },
                 tokio::spawn,
+                HashMapCache::default(),
             ),
         }
     }
@@ -43,8 +46,8 @@ pub trait ContextExt {
     fn viewer(&self) -> Option<&Viewer>;
     /// The viewer, or `UNAUTHENTICATED`.
     fn require_viewer(&self) -> AppResult<&Viewer>;
-    fn users(&self) -> &DataLoader<UserLoader>;
-    fn ticket_types(&self) -> &DataLoader<TicketTypesLoader>;
+    fn users(&self) -> &DataLoader<UserLoader, HashMapCache>;
+    fn ticket_types(&self) -> &DataLoader<TicketTypesLoader, HashMapCache>;
 }
 
 impl ContextExt for Context<'_> {
@@ -61,10 +64,10 @@ impl ContextExt for Context<'_> {
             )
         })
     }
-    fn users(&self) -> &DataLoader<UserLoader> {
+    fn users(&self) -> &DataLoader<UserLoader, HashMapCache> {
         &self.data_unchecked::<std::sync::Arc<Loaders>>().users
     }
-    fn ticket_types(&self) -> &DataLoader<TicketTypesLoader> {
+    fn ticket_types(&self) -> &DataLoader<TicketTypesLoader, HashMapCache> {
         &self
             .data_unchecked::<std::sync::Arc<Loaders>>()
             .ticket_types

@@ -1,12 +1,11 @@
-//! Gives every GraphQL error the shape the API promises: an `extensions.code` from the fixed list
-//! (parse and validation errors become `BAD_USER_INPUT`) and the request's `requestId`.
+//! Gives every GraphQL error an `extensions.code` from the fixed list: errors that no resolver
+//! produced (syntax, validation, variable coercion) become `BAD_USER_INPUT`. The transport adds
+//! the `requestId` (see `stamp_request_id`), because request data is not visible here yet.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Response, Value};
-
-use super::context::RequestId;
+use async_graphql::{Response, ServerError, Value};
 
 pub struct ErrorShape;
 
@@ -22,17 +21,26 @@ struct ErrorShapeExtension;
 impl Extension for ErrorShapeExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone());
         for error in &mut response.errors {
             let ext = error.extensions.get_or_insert_with(Default::default);
             if ext.get("code").is_none() {
-                // Errors that no resolver produced: syntax, validation, variable coercion.
                 ext.set("code", "BAD_USER_INPUT");
-            }
-            if let Some(id) = &request_id {
-                ext.set("requestId", Value::String(id.clone()));
             }
         }
         response
+    }
+}
+
+/// Adds `extensions.requestId` to every error, so a client can quote it and an operator can find
+/// the matching log lines.
+pub fn stamp_request_id<'a>(
+    errors: impl IntoIterator<Item = &'a mut ServerError>,
+    request_id: &str,
+) {
+    for error in errors {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", Value::String(request_id.to_string()));
     }
 }

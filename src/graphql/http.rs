@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::context::{Loaders, RequestId};
+use super::extensions::stamp_request_id;
 use crate::app::ServerState;
 use crate::auth::service::authenticate;
 use crate::error::AppError;
@@ -78,11 +79,19 @@ pub async fn graphql(
     };
 
     let loaders = std::sync::Arc::new(Loaders::new(&server.app));
-    let mut batch = batch.data(request_id).data(loaders);
+    let mut batch = batch.data(request_id.clone()).data(loaders);
     if let Some(viewer) = viewer {
         batch = batch.data(viewer);
     }
-    let response = server.schema.execute_batch(batch).await;
+    let mut response = server.schema.execute_batch(batch).await;
+    match &mut response {
+        BatchResponse::Single(r) => stamp_request_id(&mut r.errors, &request_id.0),
+        BatchResponse::Batch(list) => {
+            for r in list {
+                stamp_request_id(&mut r.errors, &request_id.0);
+            }
+        }
+    }
     // A request that failed before execution (no `data`) is a client error under the new
     // media type; `application/json` always answers 200.
     let status = match &response {

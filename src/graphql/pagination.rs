@@ -33,26 +33,6 @@ pub fn decode_cursor(cursor: &str) -> AppResult<String> {
         .ok_or_else(|| AppError::bad_input("`after` is not a cursor returned by this API"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let c = encode_cursor("2026-01-01T00:00:00Z|abc");
-        assert_eq!(decode_cursor(&c).unwrap(), "2026-01-01T00:00:00Z|abc");
-        assert!(decode_cursor("not base64!").is_err());
-    }
-
-    #[test]
-    fn page_sizes_are_bounded() {
-        assert_eq!(page_size(None).unwrap(), DEFAULT_PAGE_SIZE);
-        assert_eq!(page_size(Some(0)).unwrap(), 0);
-        assert!(page_size(Some(-1)).is_err());
-        assert!(page_size(Some(101)).is_err());
-    }
-}
-
 /// One page of a list, before it becomes a GraphQL connection.
 pub struct Page<T> {
     /// Each item with its cursor, in order.
@@ -118,4 +98,24 @@ macro_rules! connection {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = encode_cursor("2026-01-01T00:00:00Z|abc");
+        assert_eq!(decode_cursor(&c).unwrap(), "2026-01-01T00:00:00Z|abc");
+        assert!(decode_cursor("not base64!").is_err());
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(page_size(None).unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(Some(0)).unwrap(), 0);
+        assert!(page_size(Some(-1)).is_err());
+        assert!(page_size(Some(101)).is_err());
+    }
 }
