@@ -21,6 +21,7 @@ use crate::auth::password::Passwords;
 use crate::config::Settings;
 use crate::graphql::schema::{AppSchema, build_schema, sdl};
 use crate::metrics::Metrics;
+use crate::payments::gateway::{PaymentGateway, SandboxGateway};
 
 /// Shared by every request on this instance; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +32,10 @@ pub struct AppState {
     pub passwords: Passwords,
     pub metrics: Arc<Metrics>,
     pub redis: Option<redis::Client>,
+    pub gateway: Arc<dyn PaymentGateway>,
+    /// Armed by tests to make a code path fail at a chosen point.
+    #[cfg(feature = "test-faults")]
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 impl AppState {
@@ -50,6 +55,9 @@ impl AppState {
             .map(|n| n.get())
             .unwrap_or(2);
         Ok(AppState {
+            gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),
+            #[cfg(feature = "test-faults")]
+            faults: Arc::default(),
             jwt: Arc::new(JwtKeys::new(&secret, settings.access_token_ttl)),
             passwords: Passwords::new(cores),
             settings: Arc::new(settings),
@@ -174,20 +182,28 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves (and runs the background sweeper) until `shutdown` completes, then lets in-flight
+    /// requests finish and stops the sweeper.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(crate::reservations::expiry::run(
+            self.state.clone(),
+            stopped,
+        ));
         let app = router(self.state.clone());
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+        let _ = stop.send(true);
+        let _ = sweeper.await;
         self.state.db.clone().close().await.ok();
-        Ok(())
+        Ok(served?)
     }
 }
 

@@ -63,6 +63,15 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     /// `DB_MAX_CONNECTIONS`: size of the database pool.
     pub db_max_connections: u32,
+    /// `SWEEP_INTERVAL_SECONDS`: how often expired holds are released.
+    pub sweep_interval: Duration,
+    /// `MAX_TICKETS_PER_RESERVATION`: the largest `quantity` one reservation may hold.
+    pub max_tickets_per_reservation: i32,
+    /// `MAX_TOP_UP_CENTS`: the largest single wallet top-up.
+    pub max_top_up_cents: i64,
+    /// `CARD_TIMEOUT_MS`: how long the card gateway may take before a charge counts as failed
+    /// (the sandbox's `tok_timeout` answers only after this).
+    pub card_timeout: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -165,6 +174,12 @@ impl Settings {
         let db_max_connections =
             parse_number(&get, "DB_MAX_CONNECTIONS", default_pool, 1, 1_000)? as u32;
 
+        let sweep = parse_number(&get, "SWEEP_INTERVAL_SECONDS", 5, 1, 3_600)?;
+        let max_tickets = parse_number(&get, "MAX_TICKETS_PER_RESERVATION", 10, 1, 100)? as i32;
+        let max_top_up =
+            parse_number(&get, "MAX_TOP_UP_CENTS", 1_000_000, 1, 1_000_000_000_000)? as i64;
+        let card_timeout = parse_number(&get, "CARD_TIMEOUT_MS", 3_000, 1, 120_000)?;
+
         Ok(Settings {
             database_url,
             redis_url,
@@ -176,6 +191,10 @@ impl Settings {
             access_token_ttl: Duration::from_secs(access),
             refresh_token_ttl: Duration::from_secs(refresh),
             db_max_connections,
+            sweep_interval: Duration::from_secs(sweep),
+            max_tickets_per_reservation: max_tickets,
+            max_top_up_cents: max_top_up,
+            card_timeout: Duration::from_millis(card_timeout),
         })
     }
 
@@ -259,6 +278,10 @@ mod tests {
             ("CURRENCY", "usd"),
             ("LOG_FORMAT", "xml"),
             ("DB_MAX_CONNECTIONS", "-1"),
+            ("SWEEP_INTERVAL_SECONDS", "0"),
+            ("MAX_TICKETS_PER_RESERVATION", "1000"),
+            ("MAX_TOP_UP_CENTS", "0"),
+            ("CARD_TIMEOUT_MS", "soon"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value} gave {err}");

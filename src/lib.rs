@@ -7,6 +7,10 @@ pub mod config; // typed settings read from the environment
 pub mod db; // database connection, write transactions, instance settings
 pub mod error; // AppError: the API's error codes and how they reach clients
 pub mod events; // events and ticket types: lifecycle, search, paging
+pub mod faults; // fault injection points for tests (armed only with the `test-faults` feature)
 pub mod graphql; // schema assembly, request context, HTTP transport, shared GraphQL types
 pub mod metrics; // per-instance counters rendered as Prometheus text
+pub mod payments; // wallets, the ledger, the card gateway, paying for reservations
+pub mod reports; // event summaries and transaction lists for organizers
+pub mod reservations; // seat holds, their expiry and cancellation
 pub mod telemetry; // tracing subscriber setup

@@ -391,3 +391,93 @@ async fn listing_fifty_events_costs_no_more_sql_statements_than_listing_five() {
         "5 events took {five} statements, 50 took {fifty}"
     );
 }
+
+#[tokio::test]
+async fn cancelling_an_event_releases_its_holds_and_refunds_its_buyers() {
+    let app = spawn_app().await;
+    let org = app.register("cora", "ORGANIZER").await;
+    let (event, types) = app
+        .create_event(&org, "Called off", 5, &[("GA", 1500, 10)])
+        .await;
+    app.publish(&org, &event).await;
+    let buyer = app.register("bea", "USER").await;
+    let holder = app.register("hal", "USER").await;
+    app.ok(
+        Some(&buyer.access),
+        "mutation { topUpWallet(amountCents: 5000, idempotencyKey: \"t1\") { balanceCents } }",
+        json!({}),
+    )
+    .await;
+    let reserve = "mutation($tt: ID!, $q: Int!) { reserve(input: { ticketTypeId: $tt, quantity: $q }) { id } }";
+    let paid = app
+        .ok(
+            Some(&buyer.access),
+            reserve,
+            json!({ "tt": types[0], "q": 2 }),
+        )
+        .await["reserve"]["id"]
+        .clone();
+    app.ok(
+        Some(&buyer.access),
+        "mutation($id: ID!) { pay(input: { reservationId: $id, idempotencyKey: \"p1\" }) { transaction { status } } }",
+        json!({ "id": paid }),
+    )
+    .await;
+    let held = app
+        .ok(
+            Some(&holder.access),
+            reserve,
+            json!({ "tt": types[0], "q": 3 }),
+        )
+        .await["reserve"]["id"]
+        .clone();
+
+    let cancelled = app
+        .ok(
+            Some(&org.access),
+            "mutation($id: ID!) { cancelEvent(id: $id) { status available } }",
+            json!({ "id": event }),
+        )
+        .await;
+    assert_eq!(cancelled["cancelEvent"]["status"], "CANCELLED");
+    assert_eq!(
+        cancelled["cancelEvent"]["available"], 10,
+        "every seat is back"
+    );
+
+    let q = "query($id: ID!) { reservation(id: $id) { status tickets { status } } }";
+    let bought = app.ok(Some(&buyer.access), q, json!({ "id": paid })).await;
+    assert_eq!(bought["reservation"]["status"], "CANCELLED");
+    assert!(
+        bought["reservation"]["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "VOID")
+    );
+    let wallet = app
+        .ok(
+            Some(&buyer.access),
+            "{ wallet { balanceCents } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        wallet["wallet"]["balanceCents"], 5000,
+        "the 3000 paid came back"
+    );
+    let hold = app.ok(Some(&holder.access), q, json!({ "id": held })).await;
+    assert_eq!(hold["reservation"]["status"], "CANCELLED");
+
+    let report = app
+        .ok(
+            Some(&org.access),
+            "query($id: ID!) { eventReport(eventId: $id) { ticketsSold ticketsHeld ticketsAvailable revenueCents refundedCents } }",
+            json!({ "id": event }),
+        )
+        .await;
+    assert_eq!(
+        report["eventReport"],
+        json!({ "ticketsSold": 0, "ticketsHeld": 0, "ticketsAvailable": 10, "revenueCents": 0, "refundedCents": 3000 })
+    );
+}

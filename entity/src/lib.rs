@@ -1,8 +1,14 @@
 //! SeaORM entities for Evenntify: table shapes only, no GraphQL and no business rules.
 
 pub mod app_setting;
+pub mod card_charge;
 pub mod event;
+pub mod ledger_entry;
 pub mod refresh_token;
+pub mod reservation;
 pub mod session;
+pub mod ticket;
 pub mod ticket_type;
+pub mod transaction;
 pub mod user;
+pub mod wallet;

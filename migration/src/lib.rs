@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_accounts;
 mod m20261121_000002_create_events;
+mod m20261121_000003_create_reservations_and_payments;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_accounts::Migration),
             Box::new(m20261121_000002_create_events::Migration),
+            Box::new(m20261121_000003_create_reservations_and_payments::Migration),
         ]
     }
 }

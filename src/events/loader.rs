@@ -37,3 +37,41 @@ impl Loader<Uuid> for TicketTypesLoader {
         Ok(by_event)
     }
 }
+
+/// Key: an event id. Value: the event (whatever its status: callers decide visibility).
+pub struct EventLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<Uuid> for EventLoader {
+    type Value = entity::event::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = entity::event::Entity::find()
+            .filter(entity::event::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|e| (e.id, e)).collect())
+    }
+}
+
+/// Key: a ticket type id. Value: the ticket type.
+pub struct TicketTypeLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<Uuid> for TicketTypeLoader {
+    type Value = ticket_type::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = ticket_type::Entity::find()
+            .filter(ticket_type::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|t| (t.id, t)).collect())
+    }
+}

@@ -7,7 +7,8 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::auth::loader::UserLoader;
 use crate::error::{AppError, AppResult};
-use crate::events::loader::TicketTypesLoader;
+use crate::events::loader::{EventLoader, TicketTypeLoader, TicketTypesLoader};
+use crate::reservations::loader::TicketsLoader;
 
 /// The id that ties a request's log lines to the error a client reports.
 #[derive(Debug, Clone)]
@@ -18,25 +19,24 @@ pub struct RequestId(pub String);
 pub struct Loaders {
     pub users: DataLoader<UserLoader, HashMapCache>,
     pub ticket_types: DataLoader<TicketTypesLoader, HashMapCache>,
+    pub events: DataLoader<EventLoader, HashMapCache>,
+    pub ticket_type: DataLoader<TicketTypeLoader, HashMapCache>,
+    pub tickets: DataLoader<TicketsLoader, HashMapCache>,
+}
+
+fn cached<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
 impl Loaders {
     pub fn new(state: &AppState) -> Self {
+        let db = || state.db.clone();
         Loaders {
-            users: DataLoader::with_cache(
-                UserLoader {
-                    db: state.db.clone(),
-                },
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
-            ticket_types: DataLoader::with_cache(
-                TicketTypesLoader {
-                    db: state.db.clone(),
-                },
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
+            users: cached(UserLoader { db: db() }),
+            ticket_types: cached(TicketTypesLoader { db: db() }),
+            events: cached(EventLoader { db: db() }),
+            ticket_type: cached(TicketTypeLoader { db: db() }),
+            tickets: cached(TicketsLoader { db: db() }),
         }
     }
 }
@@ -48,6 +48,9 @@ pub trait ContextExt {
     fn require_viewer(&self) -> AppResult<&Viewer>;
     fn users(&self) -> &DataLoader<UserLoader, HashMapCache>;
     fn ticket_types(&self) -> &DataLoader<TicketTypesLoader, HashMapCache>;
+    fn events(&self) -> &DataLoader<EventLoader, HashMapCache>;
+    fn ticket_type(&self) -> &DataLoader<TicketTypeLoader, HashMapCache>;
+    fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache>;
 }
 
 impl ContextExt for Context<'_> {
@@ -65,11 +68,22 @@ impl ContextExt for Context<'_> {
         })
     }
     fn users(&self) -> &DataLoader<UserLoader, HashMapCache> {
-        &self.data_unchecked::<std::sync::Arc<Loaders>>().users
+        &loaders(self).users
     }
     fn ticket_types(&self) -> &DataLoader<TicketTypesLoader, HashMapCache> {
-        &self
-            .data_unchecked::<std::sync::Arc<Loaders>>()
-            .ticket_types
+        &loaders(self).ticket_types
     }
+    fn events(&self) -> &DataLoader<EventLoader, HashMapCache> {
+        &loaders(self).events
+    }
+    fn ticket_type(&self) -> &DataLoader<TicketTypeLoader, HashMapCache> {
+        &loaders(self).ticket_type
+    }
+    fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache> {
+        &loaders(self).tickets
+    }
+}
+
+fn loaders<'a>(ctx: &'a Context<'_>) -> &'a Loaders {
+    ctx.data_unchecked::<std::sync::Arc<Loaders>>()
 }

@@ -6,14 +6,28 @@ use super::extensions::ErrorShape;
 use crate::app::AppState;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::events::graphql::{EventsMutation, EventsQuery};
+use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
+use crate::reports::graphql::ReportsQuery;
+use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
 
 /// Everything a client can read.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, EventsQuery);
+pub struct Query(
+    AuthQuery,
+    EventsQuery,
+    ReservationsQuery,
+    PaymentsQuery,
+    ReportsQuery,
+);
 
 /// Everything a client can change.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, EventsMutation);
+pub struct Mutation(
+    AuthMutation,
+    EventsMutation,
+    ReservationsMutation,
+    PaymentsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

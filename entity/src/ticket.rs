@@ -1,0 +1,33 @@
+//! One seat of a confirmed reservation, with its unguessable code.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TicketStatus {
+    #[sea_orm(string_value = "VALID")]
+    Valid,
+    /// The reservation was cancelled; the code no longer admits anyone.
+    #[sea_orm(string_value = "VOID")]
+    Void,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tickets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub reservation_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub user_id: Uuid,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub status: TicketStatus,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,61 @@
+//! Fault injection for tests: a test arms a one-shot failure at a named point in a code path,
+//! e.g. "fail the next payment after the wallet debit". The arming side exists only with the
+//! `test-faults` feature (which only the test suite enables); without it every point is a no-op
+//! that the compiler removes.
+
+use crate::app::AppState;
+use crate::error::AppResult;
+
+/// Places in the code where a test can make things fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// In `pay`, after the wallet was debited and the ledger written, before anything else.
+    PayAfterDebit,
+    /// In `pay` (wallet or card), after every write, just before the commit.
+    PayBeforeCommit,
+}
+
+#[cfg(feature = "test-faults")]
+#[derive(Debug, Default)]
+pub struct Faults {
+    armed: std::sync::Mutex<Vec<Fault>>,
+}
+
+#[cfg(feature = "test-faults")]
+impl Faults {
+    /// The next time the code passes `fault`, it fails (once).
+    pub fn arm(&self, fault: Fault) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fault);
+    }
+
+    fn trip(&self, fault: Fault) -> bool {
+        let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
+        match armed.iter().position(|f| *f == fault) {
+            Some(i) => {
+                armed.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Fails with an internal error if a test armed `fault`.
+#[cfg(feature = "test-faults")]
+pub fn point(state: &AppState, fault: Fault) -> AppResult<()> {
+    if state.faults.trip(fault) {
+        return Err(crate::error::AppError::internal(anyhow::anyhow!(
+            "injected fault {fault:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "test-faults"))]
+#[inline(always)]
+pub fn point(_state: &AppState, _fault: Fault) -> AppResult<()> {
+    Ok(())
+}

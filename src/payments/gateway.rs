@@ -1,0 +1,166 @@
+//! The card gateway behind a trait, and a sandbox that behaves like a payment provider's test
+//! mode. The sandbox keeps its own book of charges (table `card_charges`), as a provider would on
+//! its side, so a charge survives restarts and is visible to every instance.
+//!
+//! Test tokens: `tok_visa` succeeds; `tok_chargeDeclined` is declined; `tok_processingError`
+//! fails with a processing error; `tok_timeout` answers only after `CARD_TIMEOUT_MS`, as a timeout.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use entity::card_charge::{self, ChargeStatus};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+pub struct ChargeRequest<'a> {
+    /// Charging twice with one key returns the first charge instead of charging again.
+    pub idempotency_key: String,
+    pub token: &'a str,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub id: Uuid,
+}
+
+#[derive(Debug)]
+pub enum GatewayError {
+    /// The card was refused; nothing was charged.
+    Declined(String),
+    /// The provider failed; nothing was charged.
+    Processing(String),
+    /// No answer in time; the sandbox guarantees nothing was charged.
+    TimedOut,
+    /// The gateway itself could not be reached or misbehaved.
+    Unavailable(anyhow::Error),
+}
+
+impl GatewayError {
+    pub fn reason(&self) -> String {
+        match self {
+            GatewayError::Declined(m) => format!("card declined: {m}"),
+            GatewayError::Processing(m) => format!("card processing error: {m}"),
+            GatewayError::TimedOut => {
+                "the card gateway did not answer in time; nothing was charged".into()
+            }
+            GatewayError::Unavailable(_) => {
+                "the card gateway is unavailable; nothing was charged".into()
+            }
+        }
+    }
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    async fn charge(&self, request: ChargeRequest<'_>) -> Result<Charge, GatewayError>;
+    /// Gives a charge back in full. Refunding an already refunded charge succeeds.
+    async fn refund(&self, charge_id: Uuid) -> Result<(), GatewayError>;
+}
+
+pub struct SandboxGateway {
+    db: DatabaseConnection,
+    timeout: Duration,
+}
+
+impl SandboxGateway {
+    pub fn new(db: DatabaseConnection, timeout: Duration) -> Self {
+        SandboxGateway { db, timeout }
+    }
+}
+
+fn unavailable(err: sea_orm::DbErr) -> GatewayError {
+    GatewayError::Unavailable(err.into())
+}
+
+#[async_trait]
+impl PaymentGateway for SandboxGateway {
+    async fn charge(&self, request: ChargeRequest<'_>) -> Result<Charge, GatewayError> {
+        match request.token {
+            "tok_visa" => {}
+            "tok_chargeDeclined" => {
+                return Err(GatewayError::Declined("your card was declined".into()));
+            }
+            "tok_processingError" => {
+                return Err(GatewayError::Processing(
+                    "an error occurred while processing your card".into(),
+                ));
+            }
+            "tok_timeout" => {
+                tokio::time::sleep(self.timeout).await;
+                return Err(GatewayError::TimedOut);
+            }
+            other => {
+                return Err(GatewayError::Declined(format!(
+                    "unknown test card token `{other}`; use tok_visa, tok_chargeDeclined, tok_processingError or tok_timeout"
+                )));
+            }
+        }
+        let row = card_charge::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            idempotency_key: Set(request.idempotency_key.clone()),
+            token: Set(request.token.to_string()),
+            amount_cents: Set(request.amount_cents),
+            status: Set(ChargeStatus::Succeeded),
+            created_at: Set(crate::db::now()),
+            refunded_at: Set(None),
+        };
+        card_charge::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(card_charge::Column::IdempotencyKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .try_insert()
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        let charge = card_charge::Entity::find()
+            .filter(card_charge::Column::IdempotencyKey.eq(request.idempotency_key))
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                GatewayError::Unavailable(anyhow::anyhow!("charge vanished after insert"))
+            })?;
+        if charge.amount_cents != request.amount_cents {
+            return Err(GatewayError::Declined(
+                "idempotency key reused with a different amount".into(),
+            ));
+        }
+        if charge.status == ChargeStatus::Refunded {
+            return Err(GatewayError::Declined(
+                "the charge made under this idempotencyKey was refunded; retry with a new idempotencyKey".into(),
+            ));
+        }
+        Ok(Charge { id: charge.id })
+    }
+
+    async fn refund(&self, charge_id: Uuid) -> Result<(), GatewayError> {
+        card_charge::Entity::update_many()
+            .col_expr(
+                card_charge::Column::Status,
+                Expr::value(ChargeStatus::Refunded),
+            )
+            .col_expr(
+                card_charge::Column::RefundedAt,
+                Expr::value(crate::db::now()),
+            )
+            .filter(card_charge::Column::Id.eq(charge_id))
+            .filter(card_charge::Column::Status.eq(ChargeStatus::Succeeded))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        match card_charge::Entity::find_by_id(charge_id)
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(c) if c.status == ChargeStatus::Refunded => Ok(()),
+            _ => Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "charge {charge_id} not found"
+            ))),
+        }
+    }
+}

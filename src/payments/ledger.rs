@@ -1,0 +1,303 @@
+//! Wallets and the ledger. Every balance change is one conditional UPDATE of the wallet plus one
+//! ledger entry in the same transaction, so a balance always equals the sum of its entries, and
+//! the CHECK on the balance makes an overdraft impossible even for a buggy caller.
+
+use entity::ledger_entry;
+use entity::reservation;
+use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatus};
+use entity::wallet;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::db::{begin_write, now};
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::Page;
+use crate::reservations::service::{clean_key, parse_time_cursor, time_cursor};
+
+/// The current balance; 0 for a user who never had a wallet.
+pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> AppResult<i64> {
+    Ok(wallet::Entity::find_by_id(user)
+        .one(db)
+        .await?
+        .map_or(0, |w| w.balance_cents))
+}
+
+async fn ensure_wallet(db: &impl ConnectionTrait, user: Uuid) -> AppResult<()> {
+    wallet::Entity::insert(wallet::ActiveModel {
+        user_id: Set(user),
+        balance_cents: Set(0),
+        updated_at: Set(now()),
+    })
+    .on_conflict(
+        OnConflict::column(wallet::Column::UserId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .try_insert()
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds `amount` to the wallet (a top-up or refund) with its ledger entry.
+pub async fn credit(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    amount: i64,
+    transaction_id: Uuid,
+) -> AppResult<i64> {
+    ensure_wallet(db, user).await?;
+    wallet::Entity::update_many()
+        .col_expr(
+            wallet::Column::BalanceCents,
+            Expr::col(wallet::Column::BalanceCents).add(amount),
+        )
+        .col_expr(wallet::Column::UpdatedAt, Expr::value(now()))
+        .filter(wallet::Column::UserId.eq(user))
+        .exec(db)
+        .await?;
+    entry(db, user, amount, transaction_id).await
+}
+
+/// Takes `amount` from the wallet if the balance covers it: one conditional UPDATE decides, so
+/// two payments racing for the same money cannot both succeed.
+pub async fn debit(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    amount: i64,
+    transaction_id: Uuid,
+) -> AppResult<i64> {
+    ensure_wallet(db, user).await?;
+    let done = wallet::Entity::update_many()
+        .col_expr(
+            wallet::Column::BalanceCents,
+            Expr::col(wallet::Column::BalanceCents).sub(amount),
+        )
+        .col_expr(wallet::Column::UpdatedAt, Expr::value(now()))
+        .filter(wallet::Column::UserId.eq(user))
+        .filter(wallet::Column::BalanceCents.gte(amount))
+        .exec(db)
+        .await?;
+    if done.rows_affected != 1 {
+        let have = balance(db, user).await?;
+        return Err(AppError::InsufficientFunds(format!(
+            "the wallet holds {have} but {amount} is needed; top it up and retry"
+        )));
+    }
+    entry(db, user, -amount, transaction_id).await
+}
+
+async fn entry(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    amount: i64,
+    transaction_id: Uuid,
+) -> AppResult<i64> {
+    let after = balance(db, user).await?;
+    ledger_entry::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user),
+        transaction_id: Set(transaction_id),
+        amount_cents: Set(amount),
+        balance_after_cents: Set(after),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(after)
+}
+
+/// A SUCCEEDED transaction row; `success_key` makes the same key unable to succeed twice.
+pub struct NewTransaction {
+    pub user_id: Uuid,
+    pub kind: TransactionKind,
+    pub status: TransactionStatus,
+    pub method: Option<PaymentMethod>,
+    pub amount_cents: i64,
+    pub reservation: Option<(Uuid, Uuid)>,
+    pub idempotency_key: Option<String>,
+    pub success_key: Option<String>,
+    pub failure_reason: Option<String>,
+    pub gateway_charge_id: Option<Uuid>,
+}
+
+pub async fn record(
+    db: &impl ConnectionTrait,
+    t: NewTransaction,
+) -> Result<transaction::Model, sea_orm::DbErr> {
+    transaction::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(t.user_id),
+        event_id: Set(t.reservation.map(|(_, event)| event)),
+        reservation_id: Set(t.reservation.map(|(r, _)| r)),
+        kind: Set(t.kind),
+        status: Set(t.status),
+        method: Set(t.method),
+        amount_cents: Set(t.amount_cents),
+        failure_reason: Set(t.failure_reason),
+        idempotency_key: Set(t.idempotency_key),
+        success_key: Set(t.success_key),
+        gateway_charge_id: Set(t.gateway_charge_id),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await
+}
+
+/// Refunds a paid reservation in full to its owner's wallet, once ("refund:<id>" is its
+/// success key, unique per user).
+pub async fn refund(
+    db: &impl ConnectionTrait,
+    r: &reservation::Model,
+) -> AppResult<transaction::Model> {
+    let t = record(
+        db,
+        NewTransaction {
+            user_id: r.user_id,
+            kind: TransactionKind::Refund,
+            status: TransactionStatus::Succeeded,
+            method: None,
+            amount_cents: r.amount_cents,
+            reservation: Some((r.id, r.event_id)),
+            idempotency_key: None,
+            success_key: Some(format!("refund:{}", r.id)),
+            failure_reason: None,
+            gateway_charge_id: None,
+        },
+    )
+    .await
+    .map_err(|err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::Conflict("the reservation was already refunded".into())
+        }
+        _ => err.into(),
+    })?;
+    if r.amount_cents > 0 {
+        credit(db, r.user_id, r.amount_cents, t.id).await?;
+    }
+    Ok(t)
+}
+
+async fn find_success(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    kind: TransactionKind,
+    key: &str,
+) -> AppResult<Option<transaction::Model>> {
+    Ok(transaction::Entity::find()
+        .filter(transaction::Column::UserId.eq(user))
+        .filter(transaction::Column::Kind.eq(kind))
+        .filter(transaction::Column::SuccessKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+/// Adds money to the viewer's wallet. The same key with the same amount credits once; with
+/// another amount it is a `CONFLICT`.
+pub async fn top_up(state: &AppState, viewer: &Viewer, amount: i64, key: &str) -> AppResult<i64> {
+    let max = state.settings.max_top_up_cents;
+    if !(1..=max).contains(&amount) {
+        return Err(AppError::bad_input(format!(
+            "amountCents must be between 1 and {max}"
+        )));
+    }
+    let key = clean_key(key, "idempotencyKey")?;
+    let replay = |existing: transaction::Model| {
+        if existing.amount_cents == amount {
+            Ok(())
+        } else {
+            Err(AppError::Conflict(
+                "this idempotencyKey was already used for a different top-up".into(),
+            ))
+        }
+    };
+    if let Some(existing) =
+        find_success(&state.db, viewer.user_id, TransactionKind::TopUp, &key).await?
+    {
+        replay(existing)?;
+        return balance(&state.db, viewer.user_id).await;
+    }
+    let txn = begin_write(&state.db).await?;
+    let recorded = record(
+        &txn,
+        NewTransaction {
+            user_id: viewer.user_id,
+            kind: TransactionKind::TopUp,
+            status: TransactionStatus::Succeeded,
+            method: None,
+            amount_cents: amount,
+            reservation: None,
+            idempotency_key: Some(key.clone()),
+            success_key: Some(key.clone()),
+            failure_reason: None,
+            gateway_charge_id: None,
+        },
+    )
+    .await;
+    let t = match recorded {
+        Ok(t) => t,
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            // A concurrent request with the same key committed first.
+            txn.rollback().await?;
+            let existing = find_success(&state.db, viewer.user_id, TransactionKind::TopUp, &key)
+                .await?
+                .ok_or_else(|| AppError::from(err))?;
+            replay(existing)?;
+            return balance(&state.db, viewer.user_id).await;
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let after = credit(&txn, viewer.user_id, amount, t.id).await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// Transactions matching `scope`, newest first, keyset-paged by (createdAt, id).
+pub async fn list_transactions(
+    db: &impl ConnectionTrait,
+    scope: Condition,
+    first: u64,
+    after: Option<&str>,
+) -> AppResult<Page<transaction::Model>> {
+    let total_count = transaction::Entity::find()
+        .filter(scope.clone())
+        .count(db)
+        .await? as i64;
+    let mut cond = scope;
+    if let Some(cursor) = after {
+        let (at, id) = parse_time_cursor(cursor)?;
+        cond = cond.add(
+            Condition::any()
+                .add(transaction::Column::CreatedAt.lt(at))
+                .add(
+                    Condition::all()
+                        .add(transaction::Column::CreatedAt.eq(at))
+                        .add(transaction::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let mut rows = transaction::Entity::find()
+        .filter(cond)
+        .order_by_desc(transaction::Column::CreatedAt)
+        .order_by_desc(transaction::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|t| (time_cursor(t.created_at, t.id), t))
+            .collect(),
+        has_next_page,
+        has_previous_page: after.is_some(),
+        total_count,
+    })
+}

@@ -1,0 +1,4 @@
+//! Event reports: the summary of an event's sales and its transaction list, for its organizer.
+
+pub mod graphql;
+pub mod service;

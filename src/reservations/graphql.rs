@@ -1,0 +1,218 @@
+//! GraphQL face of reservations: `reserve`, `cancelReservation`, `myReservations`, `reservation`.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::reservation::{self, ReservationStatus};
+use entity::ticket::{self, TicketStatus};
+
+use super::service::{self, NewReservation};
+use crate::connection;
+use crate::error::AppError;
+use crate::events::graphql::{Event, TicketType, parse_id};
+use crate::graphql::context::ContextExt;
+use crate::graphql::pagination::page_size;
+use crate::graphql::scalars::Cents;
+
+/// Where a reservation is in its life.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "ReservationStatus")]
+pub enum ReservationStatusGql {
+    /// Seats are held until `expiresAt`, awaiting payment.
+    Pending,
+    /// Paid; the tickets are valid.
+    Confirmed,
+    /// Cancelled by its owner or an admin; seats were released (and paid ones refunded).
+    Cancelled,
+    /// The hold ran out before payment; seats were released.
+    Expired,
+}
+
+/// Whether a ticket admits its holder.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "TicketStatus")]
+pub enum TicketStatusGql {
+    /// Admits its holder.
+    Valid,
+    /// Its reservation was cancelled.
+    Void,
+}
+
+/// Seats of one ticket type held for, or bought by, one user.
+pub struct Reservation(pub reservation::Model);
+
+/// Seats of one ticket type held for, or bought by, one user.
+#[Object]
+impl Reservation {
+    /// Stable identifier of the reservation.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Pending, confirmed, cancelled or expired.
+    async fn status(&self) -> ReservationStatusGql {
+        match self.0.status {
+            ReservationStatus::Pending => ReservationStatusGql::Pending,
+            ReservationStatus::Confirmed => ReservationStatusGql::Confirmed,
+            ReservationStatus::Cancelled => ReservationStatusGql::Cancelled,
+            ReservationStatus::Expired => ReservationStatusGql::Expired,
+        }
+    }
+    /// Number of seats.
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+    /// Price of all seats, fixed when reserving, in minor units.
+    async fn amount_cents(&self) -> Cents {
+        Cents(self.0.amount_cents)
+    }
+    /// When an unpaid hold lapses and its seats are released.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    /// When the reservation was made.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The event the seats are for.
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+        let event = ctx.events().load_one(self.0.event_id).await?;
+        event
+            .map(Event)
+            .ok_or_else(|| missing("event", self.0.event_id))
+    }
+    /// The kind of ticket held.
+    async fn ticket_type(&self, ctx: &Context<'_>) -> async_graphql::Result<TicketType> {
+        let ticket_type = ctx.ticket_type().load_one(self.0.ticket_type_id).await?;
+        ticket_type
+            .map(TicketType)
+            .ok_or_else(|| missing("ticket type", self.0.ticket_type_id))
+    }
+    /// One ticket per seat once paid; empty before.
+    async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
+        Ok(ctx
+            .tickets()
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Ticket)
+            .collect())
+    }
+}
+
+fn missing(what: &str, id: uuid::Uuid) -> async_graphql::Error {
+    AppError::internal(anyhow::anyhow!("{what} {id} of a reservation is missing")).into()
+}
+
+/// One seat, with the code that admits its holder.
+pub struct Ticket(pub ticket::Model);
+
+/// One seat, with the code that admits its holder.
+#[Object]
+impl Ticket {
+    /// Stable identifier of the ticket.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Unguessable 12-character code shown at the door.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Valid, or void after a cancellation.
+    async fn status(&self) -> TicketStatusGql {
+        match self.0.status {
+            TicketStatus::Valid => TicketStatusGql::Valid,
+            TicketStatus::Void => TicketStatusGql::Void,
+        }
+    }
+}
+
+connection!(
+    ReservationConnection,
+    ReservationEdge,
+    Reservation,
+    "A page of reservations, newest first.",
+    "A reservation in a page, with its cursor."
+);
+
+/// Seats to hold.
+#[derive(InputObject)]
+pub struct ReserveInput {
+    /// The ticket type to hold seats of.
+    ticket_type_id: ID,
+    /// Number of seats, 1 up to the configured maximum (10 by default).
+    #[graphql(default = 1)]
+    quantity: i32,
+    /// Optional, 1–100 characters: sending the same key again returns the same reservation.
+    idempotency_key: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ReservationsQuery;
+
+#[Object]
+impl ReservationsQuery {
+    /// The logged-in user's reservations, newest first.
+    async fn my_reservations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last reservation already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<ReservationConnection> {
+        let viewer = ctx.require_viewer()?;
+        let page =
+            service::list_mine(ctx.state(), viewer, page_size(first)?, after.as_deref()).await?;
+        Ok(page.map(Reservation).into())
+    }
+
+    /// One reservation: for its owner, the event's organizer or an admin (`FORBIDDEN` for anyone
+    /// else); null if it does not exist.
+    async fn reservation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The reservation's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Reservation>> {
+        let viewer = ctx.require_viewer()?;
+        Ok(
+            service::find_for_viewer(ctx.state(), viewer, parse_id(&id, "id")?)
+                .await?
+                .map(Reservation),
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct ReservationsMutation;
+
+#[Object]
+impl ReservationsMutation {
+    /// Holds seats of a published event's ticket type until `expiresAt`. `SOLD_OUT` when not
+    /// enough seats are left.
+    async fn reserve(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to hold.")] input: ReserveInput,
+    ) -> async_graphql::Result<Reservation> {
+        let viewer = ctx.require_viewer()?;
+        let request = NewReservation {
+            ticket_type_id: parse_id(&input.ticket_type_id, "ticketTypeId")?,
+            quantity: input.quantity,
+            idempotency_key: input.idempotency_key,
+        };
+        Ok(Reservation(
+            service::reserve(ctx.state(), viewer, request).await?,
+        ))
+    }
+
+    /// Cancels a reservation: a hold releases its seats at once; a paid reservation, before the
+    /// event starts, is refunded in full to the wallet and its tickets are voided.
+    async fn cancel_reservation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The reservation to cancel.")] id: ID,
+    ) -> async_graphql::Result<Reservation> {
+        let viewer = ctx.require_viewer()?;
+        Ok(Reservation(
+            service::cancel(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+        ))
+    }
+}

@@ -1,0 +1,6 @@
+//! Reservations: seat holds with an expiry, their release, and the background sweeper.
+
+pub mod expiry;
+pub mod graphql;
+pub mod loader;
+pub mod service;

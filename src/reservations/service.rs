@@ -1,0 +1,393 @@
+//! Reservation rules: holding seats without ever overselling, releasing them exactly once,
+//! cancelling (with a refund when already paid), and who may see a reservation.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::event::{self, EventStatus};
+use entity::reservation::{self, ReservationStatus};
+use entity::ticket::{self, TicketStatus};
+use entity::ticket_type;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::db::{begin_write, now};
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
+
+pub struct NewReservation {
+    pub ticket_type_id: Uuid,
+    pub quantity: i32,
+    pub idempotency_key: Option<String>,
+}
+
+/// Idempotency keys: 1–100 visible characters.
+pub fn clean_key(key: &str, field: &str) -> AppResult<String> {
+    let key = key.trim();
+    if key.is_empty() || key.chars().count() > 100 {
+        return Err(AppError::bad_input(format!(
+            "{field} must be 1 to 100 characters long"
+        )));
+    }
+    Ok(key.to_string())
+}
+
+/// Holds `quantity` seats for the viewer until now + HOLD_SECONDS.
+///
+/// The seat counter is decremented by one conditional UPDATE (`available >= quantity`) whose
+/// affected-row count decides; there is no read-then-write, so concurrent buyers can never take
+/// the same seat, and the CHECK constraint on `available` backs this up.
+pub async fn reserve(
+    state: &AppState,
+    viewer: &Viewer,
+    input: NewReservation,
+) -> AppResult<reservation::Model> {
+    let max = state.settings.max_tickets_per_reservation;
+    if !(1..=max).contains(&input.quantity) {
+        return Err(AppError::bad_input(format!(
+            "quantity must be between 1 and {max}"
+        )));
+    }
+    let key = input
+        .idempotency_key
+        .as_deref()
+        .map(|k| clean_key(k, "idempotencyKey"))
+        .transpose()?;
+    if let Some(key) = &key
+        && let Some(existing) = find_by_key(&state.db, viewer.user_id, key).await?
+    {
+        return same_request(existing, &input);
+    }
+
+    let (ticket_type, event) = reservable(state, input.ticket_type_id).await?;
+    let amount = ticket_type
+        .price_cents
+        .checked_mul(i64::from(input.quantity))
+        .ok_or_else(|| AppError::bad_input("amount overflows"))?;
+    let at = now();
+    let hold = Duration::seconds(state.settings.hold_seconds as i64);
+
+    let txn = begin_write(&state.db).await?;
+    let taken = ticket_type::Entity::update_many()
+        .col_expr(
+            ticket_type::Column::Available,
+            Expr::col(ticket_type::Column::Available).sub(input.quantity),
+        )
+        .filter(ticket_type::Column::Id.eq(ticket_type.id))
+        .filter(ticket_type::Column::Available.gte(input.quantity))
+        .exec(&txn)
+        .await?;
+    if taken.rows_affected != 1 {
+        txn.rollback().await?;
+        return Err(AppError::SoldOut(format!(
+            "not enough seats left for `{}` ({} requested)",
+            ticket_type.name, input.quantity
+        )));
+    }
+    let inserted = reservation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(viewer.user_id),
+        event_id: Set(event.id),
+        ticket_type_id: Set(ticket_type.id),
+        quantity: Set(input.quantity),
+        amount_cents: Set(amount),
+        status: Set(ReservationStatus::Pending),
+        expires_at: Set(at + hold),
+        idempotency_key: Set(key.clone()),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Ok(model) => {
+            txn.commit().await?;
+            Ok(model)
+        }
+        // Two requests with the same key raced: the other one won; answer as it did.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            txn.rollback().await?;
+            let key = key.unwrap_or_default();
+            let existing = find_by_key(&state.db, viewer.user_id, &key)
+                .await?
+                .ok_or_else(|| AppError::from(err))?;
+            same_request(existing, &input)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn find_by_key(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    key: &str,
+) -> AppResult<Option<reservation::Model>> {
+    Ok(reservation::Entity::find()
+        .filter(reservation::Column::UserId.eq(user))
+        .filter(reservation::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+fn same_request(
+    existing: reservation::Model,
+    input: &NewReservation,
+) -> AppResult<reservation::Model> {
+    if existing.ticket_type_id == input.ticket_type_id && existing.quantity == input.quantity {
+        Ok(existing)
+    } else {
+        Err(AppError::Conflict(
+            "this idempotencyKey was already used for a different reservation".into(),
+        ))
+    }
+}
+
+/// The ticket type and its event, if seats of it can be reserved now.
+async fn reservable(
+    state: &AppState,
+    ticket_type_id: Uuid,
+) -> AppResult<(ticket_type::Model, event::Model)> {
+    let not_found = || AppError::NotFound(format!("ticket type {ticket_type_id} not found"));
+    let (ticket_type, event) = ticket_type::Entity::find_by_id(ticket_type_id)
+        .find_also_related(event::Entity)
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let event = event.ok_or_else(not_found)?;
+    match event.status {
+        EventStatus::Draft => return Err(not_found()),
+        EventStatus::Cancelled => return Err(AppError::Conflict("the event was cancelled".into())),
+        EventStatus::Published => {}
+    }
+    if event.starts_at <= Utc::now() {
+        return Err(AppError::Conflict("the event has already started".into()));
+    }
+    Ok((ticket_type, event))
+}
+
+/// Moves a PENDING reservation to `to` (EXPIRED or CANCELLED) and gives its seats back. The
+/// status condition makes this happen at most once however many sweepers, payers and cancellers
+/// race for it. Returns whether this call did it.
+pub async fn release_hold(
+    db: &impl ConnectionTrait,
+    r: &reservation::Model,
+    to: ReservationStatus,
+    expired_before: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let mut update = reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value(to))
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(now()))
+        .filter(reservation::Column::Id.eq(r.id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Pending));
+    if let Some(at) = expired_before {
+        update = update.filter(reservation::Column::ExpiresAt.lte(at));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Ok(false);
+    }
+    return_seats(db, r).await?;
+    Ok(true)
+}
+
+async fn return_seats(db: &impl ConnectionTrait, r: &reservation::Model) -> Result<(), DbErr> {
+    ticket_type::Entity::update_many()
+        .col_expr(
+            ticket_type::Column::Available,
+            Expr::col(ticket_type::Column::Available).add(r.quantity),
+        )
+        .filter(ticket_type::Column::Id.eq(r.ticket_type_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Locks a reservation row for the rest of the transaction (`FOR UPDATE` on PostgreSQL; on SQLite
+/// the IMMEDIATE transaction already holds the database's write lock).
+pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> AppResult<reservation::Model> {
+    reservation::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("reservation {id} not found")))
+}
+
+/// Cancels a reservation (its owner or an admin). A hold gives its seats back; a paid
+/// reservation, before the event starts, is also refunded in full to the owner's wallet and its
+/// tickets are voided.
+pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<reservation::Model> {
+    let txn = begin_write(&state.db).await?;
+    let r = lock(&txn, id).await?;
+    if r.user_id != viewer.user_id && !viewer.is_admin() {
+        return Err(AppError::Forbidden(
+            "only the reservation's owner or an admin can cancel it".into(),
+        ));
+    }
+    match r.status {
+        ReservationStatus::Pending => {
+            release_hold(&txn, &r, ReservationStatus::Cancelled, None).await?;
+        }
+        ReservationStatus::Confirmed => {
+            let event = event::Entity::find_by_id(r.event_id).one(&txn).await?;
+            if event.is_some_and(|e| e.starts_at <= Utc::now()) {
+                return Err(AppError::Conflict(
+                    "the event has started; it can no longer be cancelled".into(),
+                ));
+            }
+            cancel_confirmed(&txn, &r).await?;
+            crate::payments::ledger::refund(&txn, &r).await?;
+        }
+        ReservationStatus::Cancelled => {
+            return Err(AppError::Conflict(
+                "the reservation is already cancelled".into(),
+            ));
+        }
+        ReservationStatus::Expired => {
+            return Err(AppError::Conflict("the reservation has expired".into()));
+        }
+    }
+    let updated = reservation::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("reservation {id} not found")))?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// For a cancelled event: releases every hold and cancels and refunds every paid reservation.
+/// Runs inside the caller's transaction. Returns how many reservations it ended.
+pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<usize> {
+    let open = reservation::Entity::find()
+        .filter(reservation::Column::EventId.eq(event_id))
+        .filter(
+            reservation::Column::Status
+                .is_in([ReservationStatus::Pending, ReservationStatus::Confirmed]),
+        )
+        .lock_exclusive()
+        .all(db)
+        .await?;
+    for r in &open {
+        match r.status {
+            ReservationStatus::Pending => {
+                release_hold(db, r, ReservationStatus::Cancelled, None).await?;
+            }
+            _ => {
+                cancel_confirmed(db, r).await?;
+                crate::payments::ledger::refund(db, r).await?;
+            }
+        }
+    }
+    Ok(open.len())
+}
+
+/// CONFIRMED → CANCELLED: seats back, tickets void. The caller refunds.
+async fn cancel_confirmed(db: &impl ConnectionTrait, r: &reservation::Model) -> AppResult<()> {
+    let done = reservation::Entity::update_many()
+        .col_expr(
+            reservation::Column::Status,
+            Expr::value(ReservationStatus::Cancelled),
+        )
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(now()))
+        .filter(reservation::Column::Id.eq(r.id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Confirmed))
+        .exec(db)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the reservation is no longer confirmed".into(),
+        ));
+    }
+    return_seats(db, r).await?;
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Void))
+        .filter(ticket::Column::ReservationId.eq(r.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A reservation as the viewer may see it: its owner, the event's organizer, or an admin.
+/// `None` if it does not exist; `FORBIDDEN` for anyone else.
+pub async fn find_for_viewer(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<Option<reservation::Model>> {
+    let Some(r) = reservation::Entity::find_by_id(id).one(&state.db).await? else {
+        return Ok(None);
+    };
+    if r.user_id == viewer.user_id || viewer.is_admin() {
+        return Ok(Some(r));
+    }
+    let organizer = event::Entity::find_by_id(r.event_id)
+        .one(&state.db)
+        .await?
+        .map(|e| e.organizer_id);
+    if organizer == Some(viewer.user_id) {
+        return Ok(Some(r));
+    }
+    Err(AppError::Forbidden(
+        "this reservation belongs to someone else".into(),
+    ))
+}
+
+/// Newest first; the cursor is (createdAt, id) of the last item seen.
+pub async fn list_mine(
+    state: &AppState,
+    viewer: &Viewer,
+    first: u64,
+    after: Option<&str>,
+) -> AppResult<Page<reservation::Model>> {
+    let mine = Condition::all().add(reservation::Column::UserId.eq(viewer.user_id));
+    let total_count = reservation::Entity::find()
+        .filter(mine.clone())
+        .count(&state.db)
+        .await? as i64;
+    let mut cond = mine;
+    if let Some(cursor) = after {
+        let (at, id) = parse_time_cursor(cursor)?;
+        cond = cond.add(
+            Condition::any()
+                .add(reservation::Column::CreatedAt.lt(at))
+                .add(
+                    Condition::all()
+                        .add(reservation::Column::CreatedAt.eq(at))
+                        .add(reservation::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let mut rows = reservation::Entity::find()
+        .filter(cond)
+        .order_by_desc(reservation::Column::CreatedAt)
+        .order_by_desc(reservation::Column::Id)
+        .limit(first + 1)
+        .all(&state.db)
+        .await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|r| (time_cursor(r.created_at, r.id), r))
+            .collect(),
+        has_next_page,
+        has_previous_page: after.is_some(),
+        total_count,
+    })
+}
+
+/// Cursor over (time, id), shared by every newest-first list.
+pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    encode_cursor(&format!("{}|{}", at.timestamp_micros(), id))
+}
+
+pub fn parse_time_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, Uuid)> {
+    let plain = decode_cursor(cursor)?;
+    let bad = || AppError::bad_input("`after` is not a cursor returned by this list");
+    let (micros, id) = plain.split_once('|').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
