@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
+use crate::error::AppError;
 use crate::graphql::schema::{AppSchema, build_schema, sdl};
 use crate::metrics::Metrics;
 use crate::payments::gateway::{PaymentGateway, SandboxGateway};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub redis: Option<redis::Client>,
     pub gateway: Arc<dyn PaymentGateway>,
+    /// Pub/sub and the live hubs (reports, availability, notifications).
+    pub live: Arc<crate::live::Live>,
     /// Armed by tests to make a code path fail at a chosen point.
     #[cfg(feature = "test-faults")]
     pub faults: Arc<crate::faults::Faults>,
@@ -51,10 +54,25 @@ impl AppState {
             .map(redis::Client::open)
             .transpose()
             .context("invalid REDIS_URL")?;
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let pubsub: Arc<dyn crate::pubsub::PubSub> = match &redis {
+            Some(client) => crate::pubsub::redis::RedisPubSub::start(
+                client.clone(),
+                metrics.clone(),
+                stop.subscribe(),
+            ),
+            None => Arc::new(crate::pubsub::memory::MemoryPubSub::default()),
+        };
+        let live = Arc::new(
+            crate::live::Live::start(db.clone(), pubsub, stop)
+                .await
+                .map_err(AppError::into_anyhow)?,
+        );
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         Ok(AppState {
+            live,
             gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),
             #[cfg(feature = "test-faults")]
             faults: Arc::default(),
@@ -79,7 +97,7 @@ pub fn router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/graphql", get(crate::graphql::http::graphql).post(crate::graphql::http::graphql))
+        .route("/graphql", get(crate::graphql::http::graphql_get).post(crate::graphql::http::graphql))
         .route("/graphiql", get(graphiql))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/schema.graphql", get(schema_sdl))
@@ -188,10 +206,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(crate::reservations::expiry::run(
             self.state.clone(),
-            stopped,
+            self.state.live.stop.subscribe(),
         ));
         let app = router(self.state.clone());
         let served = axum::serve(
@@ -200,7 +217,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        let _ = stop.send(true);
+        let _ = self.state.live.stop.send(true);
         let _ = sweeper.await;
         self.state.db.clone().close().await.ok();
         Ok(served?)

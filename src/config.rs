@@ -72,6 +72,10 @@ pub struct Settings {
     /// `CARD_TIMEOUT_MS`: how long the card gateway may take before a charge counts as failed
     /// (the sandbox's `tok_timeout` answers only after this).
     pub card_timeout: Duration,
+    /// `WS_INIT_TIMEOUT_SECONDS`: how long a WebSocket may wait before `connection_init`.
+    pub ws_init_timeout: Duration,
+    /// `WS_PING_INTERVAL_SECONDS`: how often the server pings WebSocket clients.
+    pub ws_ping_interval: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -179,6 +183,8 @@ impl Settings {
         let max_top_up =
             parse_number(&get, "MAX_TOP_UP_CENTS", 1_000_000, 1, 1_000_000_000_000)? as i64;
         let card_timeout = parse_number(&get, "CARD_TIMEOUT_MS", 3_000, 1, 120_000)?;
+        let ws_init = parse_number(&get, "WS_INIT_TIMEOUT_SECONDS", 10, 1, 600)?;
+        let ws_ping = parse_number(&get, "WS_PING_INTERVAL_SECONDS", 15, 1, 3_600)?;
 
         Ok(Settings {
             database_url,
@@ -195,6 +201,8 @@ impl Settings {
             max_tickets_per_reservation: max_tickets,
             max_top_up_cents: max_top_up,
             card_timeout: Duration::from_millis(card_timeout),
+            ws_init_timeout: Duration::from_secs(ws_init),
+            ws_ping_interval: Duration::from_secs(ws_ping),
         })
     }
 

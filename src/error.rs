@@ -75,6 +75,14 @@ impl AppError {
         }
     }
 
+    /// For callers outside GraphQL (startup, the CLI): keeps an internal error's whole chain.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            AppError::Internal(err) => err,
+            other => anyhow::anyhow!(other.message()),
+        }
+    }
+
     pub fn bad_input(msg: impl Into<String>) -> Self {
         AppError::BadUserInput(msg.into())
     }

@@ -8,9 +8,12 @@ pub mod db; // database connection, write transactions, instance settings
 pub mod error; // AppError: the API's error codes and how they reach clients
 pub mod events; // events and ticket types: lifecycle, search, paging
 pub mod faults; // fault injection points for tests (armed only with the `test-faults` feature)
-pub mod graphql; // schema assembly, request context, HTTP transport, shared GraphQL types
+pub mod graphql; // schema assembly, request context, HTTP and WebSocket transports, shared types
+pub mod live; // pub/sub hubs for reports, availability and notifications; post-commit effects
 pub mod metrics; // per-instance counters rendered as Prometheus text
+pub mod notifications; // stored, live-pushed notifications about reservations and money
 pub mod payments; // wallets, the ledger, the card gateway, paying for reservations
+pub mod pubsub; // the pub/sub trait: Redis across instances, in-process otherwise
 pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
 pub mod telemetry; // tracing subscriber setup

@@ -12,6 +12,10 @@ pub struct Metrics {
     pub db_statements: AtomicU64,
     /// SQL statements that returned an error.
     pub db_statement_errors: AtomicU64,
+    /// Times the Redis pub/sub subscription was re-established.
+    pub pubsub_reconnects: AtomicU64,
+    /// WebSocket connections past `connection_init`.
+    pub open_subscription_sockets: AtomicU64,
 }
 
 impl Metrics {
@@ -28,7 +32,17 @@ impl Metrics {
                 "SQL statements that failed.",
                 self.db_statement_errors.load(Ordering::Relaxed),
             ),
+            (
+                "evenntify_pubsub_reconnects_total",
+                "Times the Redis pub/sub subscription was re-established.",
+                self.pubsub_reconnects.load(Ordering::Relaxed),
+            ),
         ];
+        let _ = writeln!(
+            out,
+            "# HELP evenntify_open_subscription_sockets WebSocket connections past connection_init.\n# TYPE evenntify_open_subscription_sockets gauge\nevenntify_open_subscription_sockets {}",
+            self.open_subscription_sockets.load(Ordering::Relaxed)
+        );
         for (name, help, value) in counters {
             let _ = writeln!(
                 out,

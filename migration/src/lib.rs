@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_accounts;
 mod m20261121_000002_create_events;
 mod m20261121_000003_create_reservations_and_payments;
+mod m20261121_000004_create_live_reports_and_notifications;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_accounts::Migration),
             Box::new(m20261121_000002_create_events::Migration),
             Box::new(m20261121_000003_create_reservations_and_payments::Migration),
+            Box::new(m20261121_000004_create_live_reports_and_notifications::Migration),
         ]
     }
 }

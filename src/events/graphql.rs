@@ -385,3 +385,86 @@ impl EventsMutation {
         ))
     }
 }
+
+/// Seats left in one ticket type.
+#[derive(async_graphql::SimpleObject, Clone)]
+pub struct TicketTypeAvailability {
+    /// The ticket type.
+    ticket_type_id: ID,
+    /// Its name.
+    name: String,
+    /// Seats neither held nor sold.
+    available: i32,
+    /// Seats in total.
+    capacity: i32,
+}
+
+/// Seats left in each ticket type of an event, right now.
+#[derive(async_graphql::SimpleObject, Clone)]
+pub struct EventAvailability {
+    /// The event.
+    event_id: ID,
+    /// Seats neither held nor sold, across all ticket types.
+    available: i32,
+    /// Per ticket type, in the organizer's order.
+    ticket_types: Vec<TicketTypeAvailability>,
+}
+
+impl From<&super::live::Availability> for EventAvailability {
+    fn from(a: &super::live::Availability) -> Self {
+        EventAvailability {
+            event_id: ID(a.event_id.to_string()),
+            available: a.ticket_types.iter().map(|t| t.available).sum(),
+            ticket_types: a
+                .ticket_types
+                .iter()
+                .map(|t| TicketTypeAvailability {
+                    ticket_type_id: ID(t.id.to_string()),
+                    name: t.name.clone(),
+                    available: t.available,
+                    capacity: t.capacity,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct EventsSubscription;
+
+#[async_graphql::Subscription]
+impl EventsSubscription {
+    /// Seats left per ticket type of a visible event: the current numbers first, then new ones
+    /// after reservations, expiries, cancellations and payments, at most one message per ~100 ms.
+    async fn event_availability(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to watch.")] event_id: ID,
+    ) -> async_graphql::Result<impl futures::Stream<Item = EventAvailability>> {
+        use futures::StreamExt;
+        let id = parse_id(&event_id, "eventId")?;
+        if service::find_visible(ctx.state(), ctx.viewer(), id)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::NotFound(format!("event {id} not found")).into());
+        }
+        let hub = ctx.state().live.availability.clone();
+        // Subscribe before reading, so a change in between is not lost.
+        let rx = hub.subscribe();
+        let first = EventAvailability::from(&hub.current(id).await?);
+        let updates = futures::stream::unfold(rx, move |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(a) if a.event_id == id => return Some((EventAvailability::from(&*a), rx)),
+                    // Availability is a state, not a log: a lagging subscriber just gets the next one.
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(futures::stream::once(async move { first })
+            .chain(updates)
+            .boxed())
+    }
+}

@@ -1,5 +1,6 @@
-//! Events and their ticket types: creation, lifecycle, visibility, search and paging.
+//! Events and their ticket types: creation, lifecycle, visibility, search, paging, live seats.
 
 pub mod graphql;
+pub mod live;
 pub mod loader;
 pub mod service;

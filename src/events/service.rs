@@ -269,6 +269,7 @@ async fn transition(
         ));
     }
     let txn = begin_write(&state.db).await?;
+    let mut effects = crate::live::Effects::default();
     let result = event::Entity::update_many()
         .col_expr(event::Column::Status, Expr::value(to))
         .col_expr(event::Column::UpdatedAt, Expr::value(now()))
@@ -279,13 +280,14 @@ async fn transition(
     if result.rows_affected == 1 && to == EventStatus::Cancelled {
         // Nobody keeps a hold on, or money paid for, an event that will not happen: in the same
         // transaction as the status change, so there is no moment where it is half done.
-        crate::reservations::service::cancel_all_for_event(&txn, id).await?;
+        effects = crate::reservations::service::cancel_all_for_event(&txn, id).await?;
     }
     let current = event::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))?;
     txn.commit().await?;
+    state.live.announce(effects);
     if result.rows_affected == 0 {
         let now_status = match current.status {
             EventStatus::Draft => "a draft",

@@ -24,6 +24,19 @@ pub struct Loaders {
     pub tickets: DataLoader<TicketsLoader, HashMapCache>,
 }
 
+impl Loaders {
+    /// For long-lived WebSocket connections: batching without caching, so data stays current.
+    pub fn uncached(state: &AppState) -> Self {
+        let loaders = Loaders::new(state);
+        loaders.users.enable_all_cache(false);
+        loaders.ticket_types.enable_all_cache(false);
+        loaders.events.enable_all_cache(false);
+        loaders.ticket_type.enable_all_cache(false);
+        loaders.tickets.enable_all_cache(false);
+        loaders
+    }
+}
+
 fn cached<T: Send + Sync + 'static>(loader: T) -> DataLoader<T, HashMapCache> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }

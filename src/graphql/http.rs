@@ -188,3 +188,54 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
         )),
     }
 }
+
+/// `GET /graphql`: a WebSocket upgrade for subscriptions, or a query in the URL.
+pub async fn graphql_get(
+    State(server): State<ServerState>,
+    request: axum::extract::Request,
+) -> Response {
+    use axum::extract::{FromRequest, FromRequestParts};
+
+    let wants_websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if wants_websocket {
+        let request_id = request_id(request.headers());
+        let (mut parts, _) = request.into_parts();
+        let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(
+            &mut parts, &server,
+        )
+        .await
+        {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
+        // The first subprotocol the client offers that we speak.
+        let protocol = parts
+            .headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .find_map(|p| {
+                p.trim()
+                    .parse::<async_graphql::http::WebSocketProtocols>()
+                    .ok()
+            });
+        let Some(protocol) = protocol else {
+            let msg = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
+            return (StatusCode::BAD_REQUEST, msg).into_response();
+        };
+        return upgrade
+            .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |socket| super::ws::serve(server, socket, protocol, request_id));
+    }
+    let method = request.method().clone();
+    let headers = request.headers().clone();
+    match GraphQLBatchRequest::from_request(request, &server).await {
+        Ok(batch) => graphql(State(server), method, headers, batch).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}

@@ -6,3 +6,4 @@ pub mod http;
 pub mod pagination;
 pub mod scalars;
 pub mod schema;
+pub mod ws;

@@ -1,13 +1,16 @@
 //! Assembles the schema from each domain's query and mutation roots.
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
 use crate::app::AppState;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
-use crate::events::graphql::{EventsMutation, EventsQuery};
+use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
+use crate::notifications::graphql::{
+    NotificationsMutation, NotificationsQuery, NotificationsSubscription,
+};
 use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
-use crate::reports::graphql::ReportsQuery;
+use crate::reports::graphql::{ReportsQuery, ReportsSubscription};
 use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
 
 /// Everything a client can read.
@@ -18,6 +21,7 @@ pub struct Query(
     ReservationsQuery,
     PaymentsQuery,
     ReportsQuery,
+    NotificationsQuery,
 );
 
 /// Everything a client can change.
@@ -27,14 +31,27 @@ pub struct Mutation(
     EventsMutation,
     ReservationsMutation,
     PaymentsMutation,
+    NotificationsMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Everything a client can watch live (over WebSocket).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(
+    ReportsSubscription,
+    EventsSubscription,
+    NotificationsSubscription,
+);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema, wired to the app state when serving (without it when only printing the SDL).
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .extension(ErrorShape);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .extension(ErrorShape);
     if let Some(state) = state {
         builder = builder.data(state);
     }

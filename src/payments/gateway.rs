@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use entity::card_charge::{self, ChargeStatus};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 pub struct ChargeRequest<'a> {
@@ -23,6 +25,15 @@ pub struct ChargeRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
     pub id: Uuid,
+}
+
+/// A charge as the provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeInfo {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub amount_cents: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug)]
@@ -57,6 +68,12 @@ pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: ChargeRequest<'_>) -> Result<Charge, GatewayError>;
     /// Gives a charge back in full. Refunding an already refunded charge succeeds.
     async fn refund(&self, charge_id: Uuid) -> Result<(), GatewayError>;
+    /// Charges still standing (not refunded) that were made before `before`, oldest first: how
+    /// the sweeper finds charges whose payment never committed.
+    async fn standing_charges(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ChargeInfo>, GatewayError>;
 }
 
 pub struct SandboxGateway {
@@ -162,5 +179,28 @@ impl PaymentGateway for SandboxGateway {
                 "charge {charge_id} not found"
             ))),
         }
+    }
+
+    async fn standing_charges(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ChargeInfo>, GatewayError> {
+        let rows = card_charge::Entity::find()
+            .filter(card_charge::Column::Status.eq(ChargeStatus::Succeeded))
+            .filter(card_charge::Column::CreatedAt.lt(before))
+            .order_by_asc(card_charge::Column::CreatedAt)
+            .limit(500)
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| ChargeInfo {
+                id: c.id,
+                idempotency_key: c.idempotency_key,
+                amount_cents: c.amount_cents,
+                created_at: c.created_at,
+            })
+            .collect())
     }
 }

@@ -60,18 +60,34 @@ impl From<PaymentMethodGql> for PaymentMethod {
 }
 
 /// A money movement, or a failed attempt at one.
-pub struct Transaction(pub transaction::Model);
+pub struct Transaction {
+    model: transaction::Model,
+    /// Already known (a live report carries it); otherwise loaded on demand.
+    buyer: Option<entity::user::Model>,
+}
+
+impl Transaction {
+    pub fn new(model: transaction::Model) -> Self {
+        Transaction { model, buyer: None }
+    }
+    pub fn with_buyer(model: transaction::Model, buyer: entity::user::Model) -> Self {
+        Transaction {
+            model,
+            buyer: Some(buyer),
+        }
+    }
+}
 
 /// A money movement, or a failed attempt at one.
 #[Object]
 impl Transaction {
     /// Stable identifier of the transaction.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
     /// Top-up, payment or refund.
     async fn kind(&self) -> TransactionKindGql {
-        match self.0.kind {
+        match self.model.kind {
             TransactionKind::TopUp => TransactionKindGql::TopUp,
             TransactionKind::Payment => TransactionKindGql::Payment,
             TransactionKind::Refund => TransactionKindGql::Refund,
@@ -79,44 +95,47 @@ impl Transaction {
     }
     /// Whether money moved.
     async fn status(&self) -> TransactionStatusGql {
-        match self.0.status {
+        match self.model.status {
             TransactionStatus::Succeeded => TransactionStatusGql::Succeeded,
             TransactionStatus::Failed => TransactionStatusGql::Failed,
         }
     }
     /// The amount, in minor units; always positive, `kind` gives the direction.
     async fn amount_cents(&self) -> Cents {
-        Cents(self.0.amount_cents)
+        Cents(self.model.amount_cents)
     }
     /// Why a FAILED transaction failed.
     async fn failure_reason(&self) -> Option<&str> {
-        self.0.failure_reason.as_deref()
+        self.model.failure_reason.as_deref()
     }
     /// How a payment was made; null for top-ups and refunds.
     async fn method(&self) -> Option<PaymentMethodGql> {
-        self.0.method.map(|m| match m {
+        self.model.method.map(|m| match m {
             PaymentMethod::Wallet => PaymentMethodGql::Wallet,
             PaymentMethod::Card => PaymentMethodGql::Card,
         })
     }
     /// The reservation paid or refunded, if any.
     async fn reservation_id(&self) -> Option<ID> {
-        self.0.reservation_id.map(|id| ID(id.to_string()))
+        self.model.reservation_id.map(|id| ID(id.to_string()))
     }
     /// The event the money was for, if any.
     async fn event_id(&self) -> Option<ID> {
-        self.0.event_id.map(|id| ID(id.to_string()))
+        self.model.event_id.map(|id| ID(id.to_string()))
     }
     /// The wallet owner or buyer.
     async fn buyer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let user = ctx.users().load_one(self.0.user_id).await?;
+        if let Some(buyer) = &self.buyer {
+            return Ok(User::public(buyer.clone()));
+        }
+        let user = ctx.users().load_one(self.model.user_id).await?;
         user.map(User::public).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("buyer {} is missing", self.0.user_id)).into()
+            AppError::internal(anyhow::anyhow!("buyer {} is missing", self.model.user_id)).into()
         })
     }
     /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 }
 
@@ -152,7 +171,7 @@ impl Wallet {
         let page =
             ledger::list_transactions(&ctx.state().db, scope, page_size(first)?, after.as_deref())
                 .await?;
-        Ok(page.map(Transaction).into())
+        Ok(page.map(Transaction::new).into())
     }
 }
 
@@ -238,7 +257,7 @@ impl PaymentsMutation {
         let paid = service::pay(ctx.state(), viewer, request).await?;
         Ok(PayPayload {
             reservation: Reservation(paid.reservation),
-            transaction: Transaction(paid.transaction),
+            transaction: Transaction::new(paid.transaction),
         })
     }
 }

@@ -151,11 +151,11 @@ pub async fn record(
 }
 
 /// Refunds a paid reservation in full to its owner's wallet, once ("refund:<id>" is its
-/// success key, unique per user).
+/// success key, unique per user), with its report and notification.
 pub async fn refund(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
-) -> AppResult<transaction::Model> {
+) -> AppResult<crate::live::Effects> {
     let t = record(
         db,
         NewTransaction {
@@ -181,7 +181,25 @@ pub async fn refund(
     if r.amount_cents > 0 {
         credit(db, r.user_id, r.amount_cents, t.id).await?;
     }
-    Ok(t)
+    crate::reports::outbox::record(db, &t).await?;
+    let message = format!(
+        "{} was refunded to your wallet for a cancelled reservation.",
+        r.amount_cents
+    );
+    let n = crate::notifications::service::notify(
+        db,
+        r.user_id,
+        entity::notification::NotificationKind::RefundIssued,
+        message,
+        Some(r.id),
+        Some(r.event_id),
+    )
+    .await?;
+    Ok(crate::live::Effects {
+        reports: true,
+        availability: vec![r.event_id],
+        notifications: vec![n],
+    })
 }
 
 async fn find_success(

@@ -1,34 +1,45 @@
 //! Paying for a reservation.
 //!
 //! WALLET: one database transaction locks the reservation, checks it is still held, debits the
-//! wallet, writes the ledger, confirms the reservation, issues the tickets and records the
-//! SUCCEEDED transaction. Any failure rolls all of it back; the attempt is then recorded as a
-//! FAILED transaction in a separate write, so the organizer's report still sees it.
+//! wallet, writes the ledger, confirms the reservation, issues the tickets, records the SUCCEEDED
+//! transaction and stores its report and notification. Any failure rolls all of it back; the
+//! attempt is then recorded as a FAILED transaction (with its report) in a separate write, so the
+//! organizer still sees it.
 //!
 //! CARD: an external charge cannot live inside a database transaction, so the card path is a
-//! small saga. (1) Check the hold. (2) Charge the card with an idempotency key derived from the
-//! user and the request's key, so retries and racing duplicates reuse one charge. (3) In one
-//! transaction, lock and re-check the hold, confirm, issue tickets and record the transaction
-//! with the charge id. (4) If step 3 fails for any reason — the hold expired meanwhile, a
-//! database error, a failed commit — refund the charge (compensation) and record the failed
-//! attempt with the refund in its reason. If the process dies between (2) and (3), the sweeper
-//! later finds the charge that no SUCCEEDED transaction points at and refunds it.
+//! small saga, and every decision about a charge is taken under the reservation's row lock:
+//! 1. Check the hold.
+//! 2. Charge the card with the key `pay:<user>:<reservation>:<idempotencyKey>`: retries and
+//!    racing duplicates of one request reuse one charge; two reservations never share one.
+//! 3. Commit: lock the reservation, re-check the hold, make sure no transaction references the
+//!    charge yet, then confirm, issue tickets and record the SUCCEEDED transaction with the
+//!    charge id.
+//! 4. If step 3 fails for any reason (the hold expired meanwhile, a conflict, a database error,
+//!    a failed commit): lock the reservation and, unless a SUCCEEDED transaction already uses the
+//!    charge (a duplicate request won), record a FAILED transaction that references it; after
+//!    that commit, refund the charge. Step 3 refuses a charge that any transaction references, so
+//!    a charge is either paid for or refunded, never both.
+//! 5. If the process dies between 2 and 3, the sweeper later finds the standing charge (through
+//!    the gateway) that nothing references and settles it the same way as step 4.
 
+use entity::notification::NotificationKind;
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
 use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatus};
 use rand::Rng;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr};
 use uuid::Uuid;
 
-use super::gateway::{Charge, ChargeRequest};
+use super::gateway::{Charge, ChargeRequest, GatewayError};
 use super::ledger::{self, NewTransaction};
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 use crate::faults::{self, Fault};
+use crate::live::Effects;
+use crate::notifications::service::notify;
 use crate::reservations::service::{clean_key, lock, release_hold};
 
 pub struct PayRequest {
@@ -44,15 +55,18 @@ pub struct Paid {
     pub transaction: transaction::Model,
 }
 
-/// Why an attempt failed, plus what else happened (e.g. "card charge … refunded").
+/// Why an attempt failed. `recorded` is set when its FAILED transaction is already stored.
 struct Failed {
     error: AppError,
-    note: Option<String>,
+    recorded: bool,
 }
 
 impl From<AppError> for Failed {
     fn from(error: AppError) -> Self {
-        Failed { error, note: None }
+        Failed {
+            error,
+            recorded: false,
+        }
     }
 }
 
@@ -102,8 +116,16 @@ pub async fn pay(state: &AppState, viewer: &Viewer, request: PayRequest) -> AppR
     match result {
         Ok(paid) => Ok(paid),
         Err(failed) => {
-            if counts_as_failed_payment(&failed.error) {
-                record_failure(state, &r, request.method, &key, &failed).await;
+            if !failed.recorded && counts_as_failed_payment(&failed.error) {
+                record_failure(
+                    state,
+                    &r,
+                    request.method,
+                    &key,
+                    failure_reason(&failed.error),
+                    None,
+                )
+                .await;
             }
             Err(failed.error)
         }
@@ -150,25 +172,17 @@ async fn verdict(
     match r.status {
         ReservationStatus::Pending if r.expires_at <= now() => Ok(Verdict::Expired),
         ReservationStatus::Pending => Ok(Verdict::Payable),
-        ReservationStatus::Confirmed => {
-            let paid_by = transaction::Entity::find()
-                .filter(transaction::Column::ReservationId.eq(r.id))
-                .filter(transaction::Column::Kind.eq(TransactionKind::Payment))
-                .filter(transaction::Column::Status.eq(TransactionStatus::Succeeded))
-                .one(db)
-                .await?;
-            match paid_by {
-                Some(t) if t.success_key.as_deref() == Some(key) => {
-                    Ok(Verdict::Replay(Box::new(Paid {
-                        reservation: r.clone(),
-                        transaction: t,
-                    })))
-                }
-                _ => Err(AppError::Conflict(
-                    "this reservation is already paid".into(),
-                )),
+        ReservationStatus::Confirmed => match succeeded_payment_of(db, r.id).await? {
+            Some(t) if t.success_key.as_deref() == Some(key) => {
+                Ok(Verdict::Replay(Box::new(Paid {
+                    reservation: r.clone(),
+                    transaction: t,
+                })))
             }
-        }
+            _ => Err(AppError::Conflict(
+                "this reservation is already paid".into(),
+            )),
+        },
         ReservationStatus::Cancelled => {
             Err(AppError::Conflict("this reservation was cancelled".into()))
         }
@@ -176,13 +190,29 @@ async fn verdict(
     }
 }
 
+async fn succeeded_payment_of(
+    db: &impl ConnectionTrait,
+    reservation_id: Uuid,
+) -> AppResult<Option<transaction::Model>> {
+    Ok(transaction::Entity::find()
+        .filter(transaction::Column::ReservationId.eq(reservation_id))
+        .filter(transaction::Column::Kind.eq(TransactionKind::Payment))
+        .filter(transaction::Column::Status.eq(TransactionStatus::Succeeded))
+        .one(db)
+        .await?)
+}
+
 fn hold_expired() -> AppError {
     AppError::HoldExpired("the hold on these seats has expired; reserve again".into())
 }
 
-/// Releases an expired hold now (the sweeper may not have come by yet) and reports it.
-async fn release_expired(db: &impl ConnectionTrait, r: &reservation::Model) -> AppResult<AppError> {
-    release_hold(db, r, ReservationStatus::Expired, Some(now())).await?;
+/// Releases an expired hold now (the sweeper may not have come by yet), in its own transaction.
+async fn release_expired(state: &AppState, reservation_id: Uuid) -> AppResult<AppError> {
+    let txn = begin_write(&state.db).await?;
+    let r = lock(&txn, reservation_id).await?;
+    let effects = release_hold(&txn, &r, ReservationStatus::Expired, Some(now())).await?;
+    txn.commit().await?;
+    state.live.announce(effects.unwrap_or_default());
     Ok(hold_expired())
 }
 
@@ -197,9 +227,8 @@ async fn pay_with_wallet(
     match verdict(&txn, &r, key).await? {
         Verdict::Replay(paid) => return Ok(*paid),
         Verdict::Expired => {
-            let err = release_expired(&txn, &r).await?;
-            txn.commit().await?;
-            return Err(err.into());
+            drop(txn);
+            return Err(release_expired(state, r.id).await?.into());
         }
         Verdict::Payable => {}
     }
@@ -213,9 +242,10 @@ async fn pay_with_wallet(
         ledger::debit(&txn, viewer.user_id, r.amount_cents, t.id).await?;
     }
     faults::point(state, Fault::PayAfterDebit)?;
-    let confirmed = confirm(&txn, &r).await?;
+    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
     faults::point(state, Fault::PayBeforeCommit)?;
     txn.commit().await?;
+    state.live.announce(effects);
     Ok(Paid {
         reservation: confirmed,
         transaction: t,
@@ -231,41 +261,44 @@ async fn pay_with_card(
 ) -> Result<Paid, Failed> {
     match verdict(&state.db, r, key).await? {
         Verdict::Replay(paid) => return Ok(*paid),
-        Verdict::Expired => {
-            let txn = begin_write(&state.db).await?;
-            let r = lock(&txn, r.id).await?;
-            let err = release_expired(&txn, &r).await?;
-            txn.commit().await?;
-            return Err(err.into());
-        }
+        Verdict::Expired => return Err(release_expired(state, r.id).await?.into()),
         Verdict::Payable => {}
     }
     let request = ChargeRequest {
-        idempotency_key: format!("pay:{}:{key}", viewer.user_id),
+        idempotency_key: charge_key(viewer.user_id, r.id, key),
         token,
         amount_cents: r.amount_cents,
     };
-    let charge = state.gateway.charge(request).await.map_err(|e| {
-        if let super::gateway::GatewayError::Unavailable(inner) = &e {
+    // The client-side bound on the gateway; a late charge that still went through is found and
+    // refunded by the sweeper.
+    let limit = state.settings.card_timeout + std::time::Duration::from_secs(1);
+    let charged = match tokio::time::timeout(limit, state.gateway.charge(request)).await {
+        Ok(result) => result,
+        Err(_) => Err(GatewayError::TimedOut),
+    };
+    let charge = charged.map_err(|e| {
+        if let GatewayError::Unavailable(inner) = &e {
             tracing::error!(error = ?inner, "card gateway unavailable");
         }
         AppError::PaymentDeclined(e.reason())
     })?;
     match finish_card_payment(state, viewer, r.id, key, &charge).await {
         Ok(paid) => Ok(paid),
-        Err(mut failed) => {
-            // Compensation: the money was taken but the booking did not happen.
-            let note = match state.gateway.refund(charge.id).await {
-                Ok(()) => format!("the card charge {} was refunded", charge.id),
-                Err(err) => {
-                    tracing::error!(charge = %charge.id, error = ?err, "refund after a failed card payment failed; the sweeper will retry");
-                    format!("the card charge {} will be refunded", charge.id)
-                }
-            };
-            failed.note = Some(note);
-            Err(failed)
+        Err(failed) => {
+            let reason = failure_reason(&failed.error);
+            let recorded = settle_unpaid_charge(state, r.id, charge.id, &reason)
+                .await
+                .is_ok();
+            Err(Failed {
+                error: failed.error,
+                recorded,
+            })
         }
     }
+}
+
+fn charge_key(user: Uuid, reservation: Uuid, key: &str) -> String {
+    format!("pay:{user}:{reservation}:{key}")
 }
 
 async fn finish_card_payment(
@@ -286,11 +319,16 @@ async fn finish_card_payment(
             return Err(AppError::Conflict("this reservation is already paid".into()).into());
         }
         Verdict::Expired => {
-            let err = release_expired(&txn, &r).await?;
-            txn.commit().await?;
-            return Err(err.into());
+            drop(txn);
+            return Err(release_expired(state, r.id).await?.into());
         }
         Verdict::Payable => {}
+    }
+    if charge_referenced(&txn, charge.id).await? {
+        return Err(AppError::PaymentDeclined(
+            "the charge made under this idempotencyKey was given back; retry with a new idempotencyKey".into(),
+        )
+        .into());
     }
     let t = ledger::record(
         &txn,
@@ -298,13 +336,57 @@ async fn finish_card_payment(
     )
     .await
     .map_err(key_clash)?;
-    let confirmed = confirm(&txn, &r).await?;
+    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
     faults::point(state, Fault::PayBeforeCommit)?;
     txn.commit().await?;
+    state.live.announce(effects);
     Ok(Paid {
         reservation: confirmed,
         transaction: t,
     })
+}
+
+async fn charge_referenced(db: &impl ConnectionTrait, charge: Uuid) -> AppResult<bool> {
+    Ok(transaction::Entity::find()
+        .filter(transaction::Column::GatewayChargeId.eq(charge))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Compensation for a charge whose payment did not commit: under the reservation's lock, record
+/// a FAILED transaction that references the charge (unless a SUCCEEDED one already does, in which
+/// case the charge paid for a duplicate request and stays), then refund it after the commit.
+async fn settle_unpaid_charge(
+    state: &AppState,
+    reservation_id: Uuid,
+    charge: Uuid,
+    reason: &str,
+) -> AppResult<()> {
+    let txn = begin_write(&state.db).await?;
+    let r = lock(&txn, reservation_id).await?;
+    let referenced = transaction::Entity::find()
+        .filter(transaction::Column::GatewayChargeId.eq(charge))
+        .all(&txn)
+        .await?;
+    if referenced
+        .iter()
+        .any(|t| t.status == TransactionStatus::Succeeded)
+    {
+        txn.commit().await?;
+        return Ok(());
+    }
+    let mut effects = Effects::default();
+    if referenced.is_empty() {
+        let reason = format!("{reason}; the card charge {charge} was refunded");
+        effects = failed_payment(&txn, &r, PaymentMethod::Card, None, reason, Some(charge)).await?;
+    }
+    txn.commit().await?;
+    state.live.announce(effects);
+    if let Err(err) = state.gateway.refund(charge).await {
+        tracing::error!(%charge, error = ?err, "refunding an unpaid card charge failed; the sweeper will retry");
+    }
+    Ok(())
 }
 
 fn succeeded(
@@ -338,11 +420,12 @@ fn key_clash(err: sea_orm::DbErr) -> AppError {
     }
 }
 
-/// PENDING → CONFIRMED and one ticket per seat.
+/// PENDING → CONFIRMED, one ticket per seat, and the payment's report and notification.
 async fn confirm(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
-) -> AppResult<reservation::Model> {
+    t: &transaction::Model,
+) -> AppResult<(reservation::Model, Effects)> {
     let at = now();
     let done = reservation::Entity::update_many()
         .col_expr(
@@ -370,11 +453,33 @@ async fn confirm(
         created_at: Set(at),
     });
     ticket::Entity::insert_many(tickets).exec(db).await?;
-    Ok(reservation::Model {
-        status: ReservationStatus::Confirmed,
-        updated_at: at,
-        ..r.clone()
-    })
+    crate::reports::outbox::record(db, t).await?;
+    let message = format!(
+        "Your reservation of {} seat(s) is confirmed; your tickets are ready.",
+        r.quantity
+    );
+    let n = notify(
+        db,
+        r.user_id,
+        NotificationKind::ReservationConfirmed,
+        message,
+        Some(r.id),
+        Some(r.event_id),
+    )
+    .await?;
+    let effects = Effects {
+        reports: true,
+        availability: vec![r.event_id],
+        notifications: vec![n],
+    };
+    Ok((
+        reservation::Model {
+            status: ReservationStatus::Confirmed,
+            updated_at: at,
+            ..r.clone()
+        },
+        effects,
+    ))
 }
 
 /// 12 characters from a 32-letter alphabet without look-alikes (0/O, 1/I): 60 random bits.
@@ -396,25 +501,24 @@ fn counts_as_failed_payment(err: &AppError) -> bool {
     )
 }
 
-/// Records a FAILED transaction after the attempt's own transaction rolled back.
-async fn record_failure(
-    state: &AppState,
-    r: &reservation::Model,
-    method: PaymentMethod,
-    key: &str,
-    failed: &Failed,
-) {
-    let base = match &failed.error {
+fn failure_reason(err: &AppError) -> String {
+    match err {
         AppError::Internal(_) => {
-            "the payment could not be completed because of an internal error; no money moved"
-                .to_string()
+            "the payment could not be completed because of an internal error; no money moved".into()
         }
         other => other.message(),
-    };
-    let reason = match &failed.note {
-        Some(note) => format!("{base}; {note}"),
-        None => base,
-    };
+    }
+}
+
+/// Stores a FAILED payment with its report and a notification, in the caller's transaction.
+async fn failed_payment(
+    db: &impl ConnectionTrait,
+    r: &reservation::Model,
+    method: PaymentMethod,
+    key: Option<&str>,
+    reason: String,
+    charge: Option<Uuid>,
+) -> AppResult<Effects> {
     let row = NewTransaction {
         user_id: r.user_id,
         kind: TransactionKind::Payment,
@@ -422,50 +526,107 @@ async fn record_failure(
         method: Some(method),
         amount_cents: r.amount_cents,
         reservation: Some((r.id, r.event_id)),
-        idempotency_key: Some(key.to_string()),
+        idempotency_key: key.map(str::to_string),
         success_key: None,
         failure_reason: Some(reason.chars().take(500).collect()),
-        gateway_charge_id: None,
+        gateway_charge_id: charge,
     };
-    if let Err(err) = ledger::record(&state.db, row).await {
-        tracing::error!(reservation = %r.id, error = ?err, "could not record a failed payment");
+    let t = ledger::record(db, row).await?;
+    crate::reports::outbox::record(db, &t).await?;
+    let message = format!("A payment for your reservation failed: {reason}");
+    let n = notify(
+        db,
+        r.user_id,
+        NotificationKind::PaymentFailed,
+        message,
+        Some(r.id),
+        Some(r.event_id),
+    )
+    .await?;
+    Ok(Effects {
+        reports: true,
+        availability: Vec::new(),
+        notifications: vec![n],
+    })
+}
+
+/// Records a FAILED payment after the attempt's own transaction rolled back.
+async fn record_failure(
+    state: &AppState,
+    r: &reservation::Model,
+    method: PaymentMethod,
+    key: &str,
+    reason: String,
+    charge: Option<Uuid>,
+) {
+    let stored = async {
+        let txn = begin_write(&state.db).await?;
+        let effects = failed_payment(&txn, r, method, Some(key), reason, charge).await?;
+        txn.commit().await?;
+        AppResult::Ok(effects)
+    };
+    match stored.await {
+        Ok(effects) => state.live.announce(effects),
+        Err(err) => {
+            tracing::error!(reservation = %r.id, error = ?err, "could not record a failed payment")
+        }
     }
 }
 
-/// Refunds card charges that no SUCCEEDED payment points at and that are older than any payment
-/// could still be in flight: the process died between charging and committing.
+/// Settles card charges that are still standing at the gateway although no transaction accounts
+/// for them (the process died between charging and committing), and retries refunds of charges
+/// already given up on. A charge is only touched once it is older than any payment could still
+/// be in flight.
 pub async fn refund_orphaned_charges(state: &AppState) -> AppResult<usize> {
-    use entity::card_charge::{self, ChargeStatus};
     let grace = chrono::Duration::from_std(state.settings.card_timeout).unwrap_or_default()
         + chrono::Duration::seconds(60);
-    let orphans = card_charge::Entity::find()
-        .filter(card_charge::Column::Status.eq(ChargeStatus::Succeeded))
-        .filter(card_charge::Column::CreatedAt.lt(now() - grace))
-        .filter(
-            card_charge::Column::Id.not_in_subquery(
-                Query::select()
-                    .column(transaction::Column::GatewayChargeId)
-                    .from(transaction::Entity)
-                    .and_where(transaction::Column::GatewayChargeId.is_not_null())
-                    .and_where(transaction::Column::Status.eq(TransactionStatus::Succeeded))
-                    .to_owned(),
-            ),
-        )
-        .all(&state.db)
-        .await?;
-    let mut refunded = 0;
-    for charge in orphans {
-        match state.gateway.refund(charge.id).await {
-            Ok(()) => {
-                tracing::warn!(charge = %charge.id, amount = charge.amount_cents, "refunded an orphaned card charge");
-                refunded += 1;
+    let standing = state
+        .gateway
+        .standing_charges(chrono::Utc::now() - grace)
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("listing card charges: {}", e.reason())))?;
+    let mut settled = 0;
+    for charge in standing {
+        let referenced = transaction::Entity::find()
+            .filter(transaction::Column::GatewayChargeId.eq(charge.id))
+            .all(&state.db)
+            .await?;
+        if referenced
+            .iter()
+            .any(|t| t.status == TransactionStatus::Succeeded)
+        {
+            continue;
+        }
+        if !referenced.is_empty() {
+            // Already given up on; only the refund call failed before.
+            if state.gateway.refund(charge.id).await.is_ok() {
+                settled += 1;
             }
-            Err(err) => {
-                tracing::error!(charge = %charge.id, error = ?err, "could not refund an orphaned card charge")
+            continue;
+        }
+        // pay:<user>:<reservation>:<key>
+        let reservation_id = charge
+            .idempotency_key
+            .split(':')
+            .nth(2)
+            .and_then(|s| s.parse::<Uuid>().ok());
+        match reservation_id {
+            Some(id) => {
+                let reason = "the payment did not complete".to_string();
+                if settle_unpaid_charge(state, id, charge.id, &reason)
+                    .await
+                    .is_ok()
+                {
+                    tracing::warn!(charge = %charge.id, amount = charge.amount_cents, "refunded an orphaned card charge");
+                    settled += 1;
+                }
+            }
+            None => {
+                tracing::error!(charge = %charge.id, "a standing card charge has a key this service did not make")
             }
         }
     }
-    Ok(refunded)
+    Ok(settled)
 }
 
 #[cfg(test)]

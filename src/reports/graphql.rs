@@ -1,13 +1,21 @@
 //! GraphQL face of reports: `eventReport` and `transactions` for an event's organizer.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, SimpleObject, Subscription};
 use entity::transaction;
+use futures::{Stream, StreamExt};
 use sea_orm::{ColumnTrait, Condition};
 
+use super::live;
+use super::outbox::{LiveReport, Scope};
 use super::service::{self, Summary};
+use crate::error::AppError;
+use crate::events::graphql::Event;
 use crate::events::graphql::parse_id;
 use crate::graphql::context::ContextExt;
 use crate::graphql::pagination::page_size;
+use crate::graphql::pagination::{decode_cursor, encode_cursor};
 use crate::graphql::scalars::Cents;
 use crate::payments::graphql::TransactionConnection;
 use crate::payments::ledger::list_transactions;
@@ -81,6 +89,85 @@ impl ReportsQuery {
         let first = page_size(first)?;
         let scope = Condition::all().add(transaction::Column::EventId.eq(event.id));
         let page = list_transactions(&ctx.state().db, scope, first, after.as_deref()).await?;
-        Ok(page.map(crate::payments::graphql::Transaction).into())
+        Ok(page.map(crate::payments::graphql::Transaction::new).into())
+    }
+}
+
+/// One transaction of an event, as it happened, with the event's numbers at that moment.
+pub struct TransactionReport(pub Arc<LiveReport>);
+
+/// One transaction of an event, as it happened, with the event's numbers at that moment.
+#[Object]
+impl TransactionReport {
+    /// Pass it as `after` when subscribing again to receive exactly the reports that followed.
+    async fn cursor(&self) -> String {
+        report_cursor(self.0.position)
+    }
+    /// The payment, failed payment or refund; `buyer` is the buyer at that moment.
+    async fn transaction(&self) -> crate::payments::graphql::Transaction {
+        crate::payments::graphql::Transaction::with_buyer(
+            self.0.transaction.clone(),
+            self.0.buyer.as_user(),
+        )
+    }
+    /// The event as it was at the moment of the transaction.
+    async fn event(&self) -> Event {
+        Event(self.0.event.clone())
+    }
+    /// The event's summary right after this transaction.
+    async fn summary(&self) -> EventSummary {
+        (&self.0.summary).into()
+    }
+}
+
+fn report_cursor(position: i64) -> String {
+    encode_cursor(&format!("report:{position}"))
+}
+
+fn parse_report_cursor(cursor: &str) -> Result<i64, AppError> {
+    decode_cursor(cursor)?
+        .strip_prefix("report:")
+        .and_then(|p| p.parse().ok())
+        .filter(|p: &i64| *p >= 0)
+        .ok_or_else(|| {
+            AppError::bad_input("`after` is not a cursor returned by `transactionReports`")
+        })
+}
+
+#[derive(Default)]
+pub struct ReportsSubscription;
+
+#[Subscription]
+impl ReportsSubscription {
+    /// Every payment, failed payment and refund of one event (or, without `eventId`, of all the
+    /// caller's events), live, each with the event's summary at that moment. With `after`, first
+    /// every stored report after that cursor, in order, then live ones: none missed, none twice.
+    /// For the event's organizer or an admin.
+    async fn transaction_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to watch; all of the caller's events when omitted.")] event_id: Option<ID>,
+        #[graphql(desc = "Cursor of the last report already received.")] after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TransactionReport>>> {
+        let viewer = ctx.require_viewer()?;
+        let scope = match &event_id {
+            Some(id) => {
+                let event =
+                    service::managed_event(ctx.state(), viewer, parse_id(id, "eventId")?).await?;
+                Scope::Event(event.id)
+            }
+            None if viewer.role == crate::auth::Role::User => {
+                return Err(AppError::Forbidden(
+                    "only organizers and admins can watch transaction reports".into(),
+                )
+                .into());
+            }
+            None => Scope::Organizer(viewer.user_id),
+        };
+        let after = after.as_deref().map(parse_report_cursor).transpose()?;
+        let stream = live::stream(ctx.state().live.reports.clone(), scope, after);
+        Ok(stream
+            .map(|r| r.map(TransactionReport).map_err(async_graphql::Error::from))
+            .boxed())
     }
 }

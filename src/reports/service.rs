@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 
 /// An event's numbers at one moment. `sold + held + available = capacity` always holds, because
 /// all of it is read in one snapshot.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub sold: i64,
     pub held: i64,

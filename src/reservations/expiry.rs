@@ -1,11 +1,14 @@
 //! The hold sweeper: every `SWEEP_INTERVAL_SECONDS` it marks expired PENDING reservations
-//! EXPIRED and gives their seats back, and refunds card charges that never became a payment
-//! (the process died between charging and committing).
+//! EXPIRED and gives their seats back, reminds holders two minutes before a hold lapses, and
+//! refunds card charges that never became a payment (the process died between charging and
+//! committing).
 //!
 //! Safe with any number of instances: each release is a conditional status update that only one
 //! of them can win, and on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps sweepers off each other's rows.
 
+use entity::notification::NotificationKind;
 use entity::reservation::{self, ReservationStatus};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
 
@@ -13,6 +16,8 @@ use super::service::release_hold;
 use crate::app::AppState;
 use crate::db::begin_write;
 use crate::error::AppResult;
+use crate::live::Effects;
+use crate::notifications::service::notify;
 
 /// Holds released per transaction: keeps each sweep transaction short.
 const BATCH: u64 = 200;
@@ -30,6 +35,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "released expired holds"),
             Err(err) => tracing::warn!(error = ?err, "hold sweep failed; retrying next tick"),
+        }
+        if let Err(err) = warn_expiring(&state).await {
+            tracing::warn!(error = ?err, "expiry reminders failed; retrying next tick");
         }
         if let Err(err) = crate::payments::service::refund_orphaned_charges(&state).await {
             tracing::warn!(error = ?err, "orphaned card charge check failed; retrying next tick");
@@ -49,22 +57,73 @@ pub async fn sweep(state: &AppState) -> AppResult<usize> {
             .order_by_asc(reservation::Column::ExpiresAt)
             .limit(BATCH);
         if state.db.get_database_backend() == DbBackend::Postgres {
-            query = query.lock_with_behavior(
-                sea_orm::sea_query::LockType::Update,
-                sea_orm::sea_query::LockBehavior::SkipLocked,
-            );
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let due = query.all(&txn).await?;
-        let mut this_batch = 0;
+        let mut effects = Effects::default();
         for r in &due {
-            if release_hold(&txn, r, ReservationStatus::Expired, Some(now)).await? {
-                this_batch += 1;
+            if let Some(done) = release_hold(&txn, r, ReservationStatus::Expired, Some(now)).await?
+            {
+                effects.merge(done);
+                released += 1;
             }
         }
         txn.commit().await?;
-        released += this_batch;
+        state.live.announce(effects);
         if (due.len() as u64) < BATCH {
             return Ok(released);
         }
     }
+}
+
+/// Holds expiring within this window get one reminder.
+pub const WARN_BEFORE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Sends "your hold expires soon" once per reservation; the conditional update on
+/// `expiry_warned_at` keeps it to one however many instances sweep.
+pub async fn warn_expiring(state: &AppState) -> AppResult<usize> {
+    let now = crate::db::now();
+    let soon = reservation::Entity::find()
+        .filter(reservation::Column::Status.eq(ReservationStatus::Pending))
+        .filter(reservation::Column::ExpiryWarnedAt.is_null())
+        .filter(reservation::Column::ExpiresAt.gt(now))
+        .filter(reservation::Column::ExpiresAt.lte(now + WARN_BEFORE))
+        .limit(BATCH)
+        .all(&state.db)
+        .await?;
+    let mut sent = 0;
+    for r in soon {
+        let txn = begin_write(&state.db).await?;
+        let claimed = reservation::Entity::update_many()
+            .col_expr(reservation::Column::ExpiryWarnedAt, Expr::value(now))
+            .filter(reservation::Column::Id.eq(r.id))
+            .filter(reservation::Column::ExpiryWarnedAt.is_null())
+            .filter(reservation::Column::Status.eq(ReservationStatus::Pending))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
+        let left = (r.expires_at - now).num_seconds().max(0);
+        let message = format!(
+            "Your hold on {} seat(s) expires in {left} seconds; pay now to keep them.",
+            r.quantity
+        );
+        let n = notify(
+            &txn,
+            r.user_id,
+            NotificationKind::HoldExpiring,
+            message,
+            Some(r.id),
+            Some(r.event_id),
+        )
+        .await?;
+        txn.commit().await?;
+        state.live.announce(Effects {
+            notifications: vec![n],
+            ..Default::default()
+        });
+        sent += 1;
+    }
+    Ok(sent)
 }

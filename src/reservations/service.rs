@@ -18,6 +18,8 @@ use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
+use crate::live::Effects;
+use entity::notification::NotificationKind;
 
 pub struct NewReservation {
     pub ticket_type_id: Uuid,
@@ -100,12 +102,14 @@ pub async fn reserve(
         idempotency_key: Set(key.clone()),
         created_at: Set(at),
         updated_at: Set(at),
+        expiry_warned_at: Set(None),
     }
     .insert(&txn)
     .await;
     match inserted {
         Ok(model) => {
             txn.commit().await?;
+            state.live.announce(Effects::seats(model.event_id));
             Ok(model)
         }
         // Two requests with the same key raced: the other one won; answer as it did.
@@ -171,13 +175,13 @@ async fn reservable(
 
 /// Moves a PENDING reservation to `to` (EXPIRED or CANCELLED) and gives its seats back. The
 /// status condition makes this happen at most once however many sweepers, payers and cancellers
-/// race for it. Returns whether this call did it.
+/// race for it. Returns what to announce if this call did it, `None` if someone else did.
 pub async fn release_hold(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
     to: ReservationStatus,
     expired_before: Option<DateTime<Utc>>,
-) -> Result<bool, DbErr> {
+) -> AppResult<Option<Effects>> {
     let mut update = reservation::Entity::update_many()
         .col_expr(reservation::Column::Status, Expr::value(to))
         .col_expr(reservation::Column::UpdatedAt, Expr::value(now()))
@@ -187,10 +191,28 @@ pub async fn release_hold(
         update = update.filter(reservation::Column::ExpiresAt.lte(at));
     }
     if update.exec(db).await?.rows_affected != 1 {
-        return Ok(false);
+        return Ok(None);
     }
     return_seats(db, r).await?;
-    Ok(true)
+    let mut effects = Effects::seats(r.event_id);
+    if to == ReservationStatus::Expired {
+        let message = format!(
+            "Your hold on {} seat(s) expired before payment; the seats were released.",
+            r.quantity
+        );
+        effects.notifications.push(
+            crate::notifications::service::notify(
+                db,
+                r.user_id,
+                NotificationKind::HoldExpired,
+                message,
+                Some(r.id),
+                Some(r.event_id),
+            )
+            .await?,
+        );
+    }
+    Ok(Some(effects))
 }
 
 async fn return_seats(db: &impl ConnectionTrait, r: &reservation::Model) -> Result<(), DbErr> {
@@ -226,10 +248,10 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
             "only the reservation's owner or an admin can cancel it".into(),
         ));
     }
-    match r.status {
-        ReservationStatus::Pending => {
-            release_hold(&txn, &r, ReservationStatus::Cancelled, None).await?;
-        }
+    let effects = match r.status {
+        ReservationStatus::Pending => release_hold(&txn, &r, ReservationStatus::Cancelled, None)
+            .await?
+            .unwrap_or_default(),
         ReservationStatus::Confirmed => {
             let event = event::Entity::find_by_id(r.event_id).one(&txn).await?;
             if event.is_some_and(|e| e.starts_at <= Utc::now()) {
@@ -238,7 +260,7 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
                 ));
             }
             cancel_confirmed(&txn, &r).await?;
-            crate::payments::ledger::refund(&txn, &r).await?;
+            crate::payments::ledger::refund(&txn, &r).await?
         }
         ReservationStatus::Cancelled => {
             return Err(AppError::Conflict(
@@ -248,18 +270,19 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
         ReservationStatus::Expired => {
             return Err(AppError::Conflict("the reservation has expired".into()));
         }
-    }
+    };
     let updated = reservation::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("reservation {id} not found")))?;
     txn.commit().await?;
+    state.live.announce(effects);
     Ok(updated)
 }
 
 /// For a cancelled event: releases every hold and cancels and refunds every paid reservation.
-/// Runs inside the caller's transaction. Returns how many reservations it ended.
-pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<usize> {
+/// Runs inside the caller's transaction. Returns what to announce after the commit.
+pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<Effects> {
     let open = reservation::Entity::find()
         .filter(reservation::Column::EventId.eq(event_id))
         .filter(
@@ -269,18 +292,23 @@ pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> 
         .lock_exclusive()
         .all(db)
         .await?;
+    let mut effects = Effects::seats(event_id);
     for r in &open {
         match r.status {
             ReservationStatus::Pending => {
-                release_hold(db, r, ReservationStatus::Cancelled, None).await?;
+                effects.merge(
+                    release_hold(db, r, ReservationStatus::Cancelled, None)
+                        .await?
+                        .unwrap_or_default(),
+                );
             }
             _ => {
                 cancel_confirmed(db, r).await?;
-                crate::payments::ledger::refund(db, r).await?;
+                effects.merge(crate::payments::ledger::refund(db, r).await?);
             }
         }
     }
-    Ok(open.len())
+    Ok(effects)
 }
 
 /// CONFIRMED → CANCELLED: seats back, tickets void. The caller refunds.

@@ -1,0 +1,105 @@
+//! Creating (inside the caller's transaction), listing and marking notifications read.
+
+use entity::notification::{self, NotificationKind};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::db::now;
+use crate::error::AppResult;
+use crate::graphql::pagination::Page;
+use crate::reservations::service::{parse_time_cursor, time_cursor};
+
+/// Stores a notification in the caller's transaction; publish it after the commit.
+pub async fn notify(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: NotificationKind,
+    message: String,
+    reservation_id: Option<Uuid>,
+    event_id: Option<Uuid>,
+) -> AppResult<notification::Model> {
+    Ok(notification::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        kind: Set(kind),
+        message: Set(message.chars().take(500).collect()),
+        reservation_id: Set(reservation_id),
+        event_id: Set(event_id),
+        created_at: Set(now()),
+        read_at: Set(None),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// The viewer's notifications, newest first.
+pub async fn list(
+    state: &AppState,
+    viewer: &Viewer,
+    unread_only: bool,
+    first: u64,
+    after: Option<&str>,
+) -> AppResult<Page<notification::Model>> {
+    let mut scope = Condition::all().add(notification::Column::UserId.eq(viewer.user_id));
+    if unread_only {
+        scope = scope.add(notification::Column::ReadAt.is_null());
+    }
+    let total_count = notification::Entity::find()
+        .filter(scope.clone())
+        .count(&state.db)
+        .await? as i64;
+    let mut cond = scope;
+    if let Some(cursor) = after {
+        let (at, id) = parse_time_cursor(cursor)?;
+        cond = cond.add(
+            Condition::any()
+                .add(notification::Column::CreatedAt.lt(at))
+                .add(
+                    Condition::all()
+                        .add(notification::Column::CreatedAt.eq(at))
+                        .add(notification::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let mut rows = notification::Entity::find()
+        .filter(cond)
+        .order_by_desc(notification::Column::CreatedAt)
+        .order_by_desc(notification::Column::Id)
+        .limit(first + 1)
+        .all(&state.db)
+        .await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|n| (time_cursor(n.created_at, n.id), n))
+            .collect(),
+        has_next_page,
+        has_previous_page: after.is_some(),
+        total_count,
+    })
+}
+
+/// Marks the given notifications (all when `ids` is None) of the viewer read; returns how many
+/// changed. Others' notifications are never touched.
+pub async fn mark_read(
+    state: &AppState,
+    viewer: &Viewer,
+    ids: Option<Vec<Uuid>>,
+) -> AppResult<i64> {
+    let mut update = notification::Entity::update_many()
+        .col_expr(notification::Column::ReadAt, Expr::value(now()))
+        .filter(notification::Column::UserId.eq(viewer.user_id))
+        .filter(notification::Column::ReadAt.is_null());
+    if let Some(ids) = ids {
+        update = update.filter(notification::Column::Id.is_in(ids));
+    }
+    Ok(update.exec(&state.db).await?.rows_affected as i64)
+}
