@@ -29,6 +29,9 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) to stdout.
     Schema,
+    /// Fill the database with demo organizers, buyers, events, reservations and payments, and
+    /// print the logins. Safe to run again.
+    Seed,
     /// Create an ADMIN account; the password is read from the first line of stdin.
     CreateAdmin {
         /// The new admin's username.
@@ -78,6 +81,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message()))?;
             println!("created admin `{}` ({})", user.username, user.id);
+            Ok(())
+        }
+        Command::Seed => {
+            let state = AppState::init(settings).await?;
+            let seeded = crate::seed::run(&state)
+                .await
+                .map_err(crate::error::AppError::into_anyhow)?;
+            println!(
+                "seeded {} published events; log in with any of these (password `{}`):",
+                seeded.events,
+                crate::seed::DEMO_PASSWORD
+            );
+            for (username, role) in seeded.logins {
+                println!("  {username:<8} {role}");
+            }
             Ok(())
         }
         Command::Schema => unreachable!("handled above"),

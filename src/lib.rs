@@ -16,4 +16,5 @@ pub mod payments; // wallets, the ledger, the card gateway, paying for reservati
 pub mod pubsub; // the pub/sub trait: Redis across instances, in-process otherwise
 pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
+pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod telemetry; // tracing subscriber setup

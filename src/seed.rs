@@ -1,0 +1,219 @@
+//! `evenntify seed`: demo data for trying the API: organizers, buyers with wallet balances,
+//! published events with several ticket types, and some reservations and payments.
+//!
+//! Idempotent: users are found by username, events by (organizer, title), and every top-up,
+//! reservation and payment carries a fixed idempotency key, so running it again changes nothing.
+
+use chrono::{Duration, Utc};
+use entity::event;
+use entity::transaction::PaymentMethod;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::app::AppState;
+use crate::auth::service::{NewAccount, create_user, normalize_username};
+use crate::auth::{Role, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::events::service::{NewEvent, NewTicketType};
+use crate::payments::service::{PayRequest, pay};
+use crate::reservations::service::{NewReservation, reserve};
+
+/// Every demo account's password.
+pub const DEMO_PASSWORD: &str = "evenntify-demo";
+
+const ORGANIZERS: [&str; 2] = ["olivia", "oscar"];
+const BUYERS: [(&str, i64); 3] = [("alice", 80_000), ("bob", 20_000), ("carol", 5_000)];
+
+struct Demo {
+    title: &'static str,
+    organizer: usize,
+    venue: &'static str,
+    in_days: i64,
+    tickets: &'static [(&'static str, i64, i32)],
+}
+
+const EVENTS: [Demo; 4] = [
+    Demo {
+        title: "RustConf Lisbon",
+        organizer: 0,
+        venue: "Centro de Congressos",
+        in_days: 30,
+        tickets: &[
+            ("Conference pass", 45_000, 300),
+            ("Workshop day", 15_000, 60),
+        ],
+    },
+    Demo {
+        title: "Jazz at the Harbour",
+        organizer: 0,
+        venue: "Pier 7",
+        in_days: 12,
+        tickets: &[
+            ("Standing", 2_500, 400),
+            ("Seated", 4_500, 120),
+            ("Backstage", 12_000, 10),
+        ],
+    },
+    Demo {
+        title: "Indie Film Night",
+        organizer: 1,
+        venue: "Cinema Paradiso",
+        in_days: 5,
+        tickets: &[("Regular", 1_200, 80), ("Student", 800, 40)],
+    },
+    Demo {
+        title: "City Marathon 2027",
+        organizer: 1,
+        venue: "Old Town",
+        in_days: 90,
+        tickets: &[
+            ("10 km", 3_000, 2_000),
+            ("Half marathon", 4_500, 1_500),
+            ("Marathon", 6_000, 1_000),
+        ],
+    },
+];
+
+/// (buyer, event, ticket type index, quantity, pay?)
+const BOOKINGS: [(usize, usize, usize, i32, bool); 5] = [
+    (0, 0, 0, 1, true),
+    (0, 1, 1, 2, true),
+    (1, 1, 0, 4, true),
+    (1, 2, 1, 2, false),
+    (2, 3, 0, 1, true),
+];
+
+pub struct Seeded {
+    pub logins: Vec<(String, &'static str)>,
+    pub events: usize,
+}
+
+fn viewer(user: &entity::user::Model) -> Viewer {
+    // Seeding acts as each user directly; no session is needed for service calls.
+    Viewer {
+        user_id: user.id,
+        role: user.role,
+        session_id: uuid::Uuid::nil(),
+    }
+}
+
+async fn user(state: &AppState, name: &str, role: Role) -> AppResult<entity::user::Model> {
+    let username = normalize_username(name)?;
+    if let Some(found) = entity::user::Entity::find()
+        .filter(entity::user::Column::Username.eq(&username))
+        .one(&state.db)
+        .await?
+    {
+        return Ok(found);
+    }
+    let email = Some(format!("{username}@example.com"));
+    create_user(
+        state,
+        NewAccount {
+            username,
+            password: DEMO_PASSWORD.into(),
+            email,
+            role,
+        },
+    )
+    .await
+}
+
+pub async fn run(state: &AppState) -> AppResult<Seeded> {
+    let mut logins = Vec::new();
+    let mut organizers = Vec::new();
+    for name in ORGANIZERS {
+        organizers.push(user(state, name, Role::Organizer).await?);
+        logins.push((name.to_string(), "ORGANIZER"));
+    }
+    let mut buyers = Vec::new();
+    for (name, balance) in BUYERS {
+        let buyer = user(state, name, Role::User).await?;
+        crate::payments::ledger::top_up(state, &viewer(&buyer), balance, "seed-top-up").await?;
+        buyers.push(buyer);
+        logins.push((name.to_string(), "USER"));
+    }
+
+    let mut events = Vec::new();
+    for demo in &EVENTS {
+        let organizer = &organizers[demo.organizer];
+        let existing = event::Entity::find()
+            .filter(event::Column::OrganizerId.eq(organizer.id))
+            .filter(event::Column::Title.eq(demo.title))
+            .one(&state.db)
+            .await?;
+        let e = match existing {
+            Some(e) => e,
+            None => {
+                let new = NewEvent {
+                    title: demo.title.into(),
+                    description: Some(format!(
+                        "{} — a demo event created by `evenntify seed`.",
+                        demo.title
+                    )),
+                    venue: Some(demo.venue.into()),
+                    starts_at: Utc::now() + Duration::days(demo.in_days),
+                    ends_at: Some(Utc::now() + Duration::days(demo.in_days) + Duration::hours(4)),
+                    ticket_types: demo
+                        .tickets
+                        .iter()
+                        .map(|(name, price, capacity)| NewTicketType {
+                            name: (*name).into(),
+                            price_cents: *price,
+                            capacity: *capacity,
+                        })
+                        .collect(),
+                };
+                let created =
+                    crate::events::service::create(state, &viewer(organizer), new).await?;
+                crate::events::service::publish(state, &viewer(organizer), created.id).await?
+            }
+        };
+        events.push(e);
+    }
+
+    for (n, (buyer, event_index, type_index, quantity, paid)) in BOOKINGS.iter().enumerate() {
+        let buyer = &buyers[*buyer];
+        let event = &events[*event_index];
+        let types = entity::ticket_type::Entity::find()
+            .filter(entity::ticket_type::Column::EventId.eq(event.id))
+            .all(&state.db)
+            .await?;
+        let mut types = types;
+        types.sort_by_key(|t| t.position);
+        let Some(ticket_type) = types.get(*type_index) else {
+            continue;
+        };
+        let held = reserve(
+            state,
+            &viewer(buyer),
+            NewReservation {
+                ticket_type_id: ticket_type.id,
+                quantity: *quantity,
+                idempotency_key: Some(format!("seed-reserve-{n}")),
+            },
+        )
+        .await;
+        let held = match held {
+            Ok(r) => r,
+            // A demo hold from an earlier run may have expired or sold out since; skip it.
+            Err(AppError::SoldOut(_) | AppError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        if *paid && held.status == entity::reservation::ReservationStatus::Pending {
+            let request = PayRequest {
+                reservation_id: held.id,
+                idempotency_key: format!("seed-pay-{n}"),
+                method: PaymentMethod::Wallet,
+                card_token: None,
+            };
+            match pay(state, &viewer(buyer), request).await {
+                Ok(_) | Err(AppError::HoldExpired(_) | AppError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(Seeded {
+        logins,
+        events: events.len(),
+    })
+}

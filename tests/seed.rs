@@ -1,0 +1,73 @@
+//! `evenntify seed`: demo data that works through the API, and running it twice changes nothing.
+
+mod common;
+
+use common::spawn_app;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::json;
+
+async fn counts(app: &common::TestApp) -> Vec<u64> {
+    let db = &app.state.db;
+    vec![
+        entity::user::Entity::find().count(db).await.unwrap(),
+        entity::event::Entity::find().count(db).await.unwrap(),
+        entity::reservation::Entity::find().count(db).await.unwrap(),
+        entity::transaction::Entity::find().count(db).await.unwrap(),
+        entity::ticket::Entity::find().count(db).await.unwrap(),
+        entity::ledger_entry::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+    ]
+}
+
+#[tokio::test]
+async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
+    let app = spawn_app().await;
+    let first = evenntify::seed::run(&app.state)
+        .await
+        .map_err(|e| e.message())
+        .unwrap();
+    let after_first = counts(&app).await;
+    let second = evenntify::seed::run(&app.state)
+        .await
+        .map_err(|e| e.message())
+        .unwrap();
+    assert_eq!(
+        counts(&app).await,
+        after_first,
+        "a second run changes nothing"
+    );
+    assert_eq!(first.logins, second.logins);
+    assert_eq!(first.events, 4);
+
+    let public = app
+        .ok(
+            None,
+            "{ events { totalCount edges { node { ticketTypes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(public["events"]["totalCount"], 4);
+
+    let login = app
+        .ok(
+            None,
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken } }",
+            json!({ "u": "alice", "p": evenntify::seed::DEMO_PASSWORD }),
+        )
+        .await;
+    let token = login["login"]["accessToken"].as_str().unwrap();
+    let mine = app
+        .ok(Some(token), "{ wallet { balanceCents } myReservations { totalCount edges { node { status tickets { code } } } } }", json!({}))
+        .await;
+    assert_eq!(mine["myReservations"]["totalCount"], 2);
+    assert!(mine["wallet"]["balanceCents"].as_i64().unwrap() > 0);
+    let confirmed = mine["myReservations"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["status"] == "CONFIRMED")
+        .count();
+    assert_eq!(confirmed, 2);
+}
