@@ -20,6 +20,8 @@ RUN mkdir -p src entity/src migration/src \
 # The real sources. COPY keeps the files' modification times, which may be older than the
 # placeholder build, so touch them to make cargo rebuild the workspace crates.
 COPY src src
+# The playground assets are embedded in the binary (src/playground.rs).
+COPY playground playground
 COPY entity/src entity/src
 COPY migration/src migration/src
 RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \

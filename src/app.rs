@@ -8,12 +8,17 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::jwt::JwtKeys;
@@ -36,6 +41,8 @@ pub struct AppState {
     pub gateway: Arc<dyn PaymentGateway>,
     /// Pub/sub and the live hubs (reports, availability, notifications).
     pub live: Arc<crate::live::Live>,
+    /// Login and mutation rate limits.
+    pub rate: Arc<crate::ratelimit::RateLimiter>,
     /// Armed by tests to make a code path fail at a chosen point.
     #[cfg(feature = "test-faults")]
     pub faults: Arc<crate::faults::Faults>,
@@ -71,7 +78,14 @@ impl AppState {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let rate = Arc::new(crate::ratelimit::RateLimiter::new(
+            redis.clone(),
+            settings.login_attempts_per_minute,
+            settings.login_attempts_per_ip_per_minute,
+            settings.mutations_per_minute,
+        ));
         Ok(AppState {
+            rate,
             live,
             gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),
             #[cfg(feature = "test-faults")]
@@ -95,16 +109,28 @@ pub struct ServerState {
 
 pub fn router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));
+    let settings = app.settings.clone();
+    let metrics = app.metrics.clone();
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(crate::graphql::http::graphql_get).post(crate::graphql::http::graphql))
-        .route("/graphiql", get(graphiql))
+        .merge(crate::playground::router())
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_text))
         .with_state(ServerState { app, schema })
+        // Innermost first: the body limit and timeout guard the handlers; compression, CORS and
+        // security headers shape every response; metrics and tracing see everything.
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(CompressionLayer::new())
+        .layer(cors(&settings.cors_allowed_origins))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(axum::middleware::from_fn(move |req, next| record_http(metrics.clone(), req, next)))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -113,50 +139,76 @@ pub fn router(app: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Evenntify")
-            .finish(),
-    )
+/// Browsers may call the API from the configured origins (`*` for any); none by default, which
+/// keeps the API same-origin (the playground is served from it).
+fn cors(origins: &[String]) -> CorsLayer {
+    let methods = [axum::http::Method::GET, axum::http::Method::POST];
+    let headers = [
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        header::ACCEPT,
+        HeaderName::from_static("x-request-id"),
+    ];
+    if origins.iter().any(|o| o == "*") {
+        return CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods(methods)
+            .allow_headers(headers);
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods(methods)
+        .allow_headers(headers)
+        .expose_headers([HeaderName::from_static("x-request-id")])
+}
+
+/// Counts every HTTP response by status and times it.
+async fn record_http(
+    metrics: Arc<Metrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics.http_requests.inc(&[response.status().as_str()]);
+    metrics.http_latency.observe(started.elapsed());
+    response
 }
 
 async fn schema_sdl() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], sdl())
 }
 
-async fn metrics(State(server): State<ServerState>) -> impl IntoResponse {
+async fn metrics_text(State(server): State<ServerState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         server.app.metrics.render(),
     )
 }
 
-/// Ready when the database answers and, if configured, Redis does too.
+/// Ready when the database answers (503 otherwise). A configured Redis that does not answer
+/// makes the instance `degraded` but still ready: queries and mutations work without it, and
+/// live reports catch up from the database.
 async fn readyz(State(server): State<ServerState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&server.app.db))
         .await
         .is_ok_and(|r| r.is_ok());
     let redis = match &server.app.redis {
         None => "disabled",
-        Some(client) => {
-            if ping_redis(client).await {
-                "up"
-            } else {
-                "down"
-            }
-        }
+        Some(client) if ping_redis(client).await => "up",
+        Some(_) => "down",
     };
-    let ready = database && redis != "down";
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, word) = match (database, redis) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, "down") => (StatusCode::OK, "degraded"),
+        (true, _) => (StatusCode::OK, "ready"),
     };
     let body = serde_json::json!({
-        "status": if ready { "ready" } else { "unavailable" },
+        "status": word,
         "database": if database { "up" } else { "down" },
         "redis": redis,
     });
@@ -211,12 +263,34 @@ impl Application {
             self.state.live.stop.subscribe(),
         ));
         let app = router(self.state.clone());
-        let served = axum::serve(
+        // When the signal comes: close WebSockets (1001) and stop background work at once, and
+        // give in-flight requests SHUTDOWN_TIMEOUT_SECONDS to finish.
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = self.state.live.stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+            let _ = signalled_tx.send(());
+        };
+        let grace = self.state.settings.shutdown_timeout;
+        let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(shutdown);
+        let served = tokio::select! {
+            served = serve => served,
+            _ = async move {
+                if signalled_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        };
         let _ = self.state.live.stop.send(true);
         let _ = sweeper.await;
         self.state.db.clone().close().await.ok();

@@ -76,6 +76,31 @@ pub struct Settings {
     pub ws_init_timeout: Duration,
     /// `WS_PING_INTERVAL_SECONDS`: how often the server pings WebSocket clients.
     pub ws_ping_interval: Duration,
+    /// `LOGIN_ATTEMPTS_PER_MINUTE`: login attempts allowed per username per minute.
+    pub login_attempts_per_minute: u64,
+    /// `LOGIN_ATTEMPTS_PER_IP_PER_MINUTE`: login attempts allowed per client address per minute.
+    pub login_attempts_per_ip_per_minute: u64,
+    /// `MUTATIONS_PER_MINUTE`: mutations allowed per logged-in user per minute.
+    pub mutations_per_minute: u64,
+    /// `TRUSTED_PROXIES`: comma-separated addresses whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `MAX_QUERY_DEPTH`: deepest selection nesting allowed (introspection needs about 13).
+    pub max_query_depth: usize,
+    /// `MAX_QUERY_COMPLEXITY`: largest query cost, lists weighted by their page size.
+    pub max_query_complexity: usize,
+    /// `MAX_ALIASES`: most aliased fields in one document.
+    pub max_aliases: usize,
+    /// `MAX_BATCH`: most operations in one batched request.
+    pub max_batch: usize,
+    /// `MAX_BODY_BYTES`: largest request body.
+    pub max_body_bytes: usize,
+    /// `REQUEST_TIMEOUT_SECONDS`: longest an HTTP request may take.
+    pub request_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser
+    /// (`*` for any); empty means same-origin only.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +210,39 @@ impl Settings {
         let card_timeout = parse_number(&get, "CARD_TIMEOUT_MS", 3_000, 1, 120_000)?;
         let ws_init = parse_number(&get, "WS_INIT_TIMEOUT_SECONDS", 10, 1, 600)?;
         let ws_ping = parse_number(&get, "WS_PING_INTERVAL_SECONDS", 15, 1, 3_600)?;
+        let login_user = parse_number(&get, "LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 100_000)?;
+        let login_ip = parse_number(&get, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", 30, 1, 100_000)?;
+        let mutations = parse_number(&get, "MUTATIONS_PER_MINUTE", 600, 1, 1_000_000)?;
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        invalid("TRUSTED_PROXIES", format!("`{s}` is not an IP address"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let max_depth = parse_number(&get, "MAX_QUERY_DEPTH", 15, 5, 100)? as usize;
+        let max_complexity =
+            parse_number(&get, "MAX_QUERY_COMPLEXITY", 5_000, 100, 10_000_000)? as usize;
+        let max_aliases = parse_number(&get, "MAX_ALIASES", 30, 1, 10_000)? as usize;
+        let max_batch = parse_number(&get, "MAX_BATCH", 10, 1, 1_000)? as usize;
+        let max_body =
+            parse_number(&get, "MAX_BODY_BYTES", 256 * 1024, 1_024, 100 * 1024 * 1024)? as usize;
+        let request_timeout = parse_number(&get, "REQUEST_TIMEOUT_SECONDS", 30, 1, 3_600)?;
+        let shutdown_timeout = parse_number(&get, "SHUTDOWN_TIMEOUT_SECONDS", 20, 1, 3_600)?;
+        let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
 
         Ok(Settings {
             database_url,
@@ -203,6 +261,18 @@ impl Settings {
             card_timeout: Duration::from_millis(card_timeout),
             ws_init_timeout: Duration::from_secs(ws_init),
             ws_ping_interval: Duration::from_secs(ws_ping),
+            login_attempts_per_minute: login_user,
+            login_attempts_per_ip_per_minute: login_ip,
+            mutations_per_minute: mutations,
+            trusted_proxies,
+            max_query_depth: max_depth,
+            max_query_complexity: max_complexity,
+            max_aliases,
+            max_batch,
+            max_body_bytes: max_body,
+            request_timeout: Duration::from_secs(request_timeout),
+            shutdown_timeout: Duration::from_secs(shutdown_timeout),
+            cors_allowed_origins,
         })
     }
 
@@ -290,6 +360,8 @@ mod tests {
             ("MAX_TICKETS_PER_RESERVATION", "1000"),
             ("MAX_TOP_UP_CENTS", "0"),
             ("CARD_TIMEOUT_MS", "soon"),
+            ("TRUSTED_PROXIES", "10.0.0.1,nope"),
+            ("MAX_QUERY_DEPTH", "2"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value} gave {err}");

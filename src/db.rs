@@ -41,6 +41,27 @@ pub async fn connect(
             redact(&settings.database_url)
         )
     })?;
+    let max = settings.db_max_connections;
+    let pool_reader: Box<dyn Fn() -> crate::metrics::PoolGauges + Send + Sync> =
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool().clone();
+                Box::new(move || crate::metrics::PoolGauges {
+                    size: pool.size(),
+                    idle: pool.num_idle() as u32,
+                    max,
+                })
+            }
+            _ => {
+                let pool = db.get_sqlite_connection_pool().clone();
+                Box::new(move || crate::metrics::PoolGauges {
+                    size: pool.size(),
+                    idle: pool.num_idle() as u32,
+                    max,
+                })
+            }
+        };
+    let _ = metrics.pool.set(pool_reader);
     db.set_metric_callback(move |info| {
         metrics.db_statements.fetch_add(1, Ordering::Relaxed);
         if info.failed {

@@ -13,7 +13,9 @@ pub mod live; // pub/sub hubs for reports, availability and notifications; post-
 pub mod metrics; // per-instance counters rendered as Prometheus text
 pub mod notifications; // stored, live-pushed notifications about reservations and money
 pub mod payments; // wallets, the ledger, the card gateway, paying for reservations
+pub mod playground; // the offline GraphiQL playground, embedded in the binary, at /graphiql
 pub mod pubsub; // the pub/sub trait: Redis across instances, in-process otherwise
+pub mod ratelimit; // login and mutation rate limits, shared through Redis when configured
 pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
 pub mod seed; // `evenntify seed`: idempotent demo data

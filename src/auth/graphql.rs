@@ -169,7 +169,10 @@ impl AuthMutation {
         #[graphql(desc = "Username, any letter case.")] username: String,
         #[graphql(desc = "The account's password.")] password: String,
     ) -> async_graphql::Result<AuthPayload> {
-        Ok(service::login(ctx.state(), &username, password)
+        let ip = ctx
+            .data_opt::<crate::graphql::context::ClientIp>()
+            .map(|ip| ip.0);
+        Ok(service::login(ctx.state(), &username, password, ip)
             .await?
             .into())
     }

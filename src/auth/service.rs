@@ -126,7 +126,26 @@ fn username_taken(username: &str) -> AppError {
 }
 
 /// Checks a username and password. An unknown user and a wrong password fail identically.
-pub async fn login(state: &AppState, username: &str, password: String) -> AppResult<Authenticated> {
+/// Attempts are counted (per username and per client address) before the password is checked,
+/// so a guessing attack costs the attacker the budget and the server no Argon2 time past it.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client_ip: Option<std::net::IpAddr>,
+) -> AppResult<Authenticated> {
+    use crate::ratelimit::Limit;
+    let key = username.trim().to_lowercase();
+    for (limit, key) in [
+        (Limit::LoginUser, Some(key)),
+        (Limit::LoginIp, client_ip.map(|ip| ip.to_string())),
+    ] {
+        let Some(key) = key else { continue };
+        if let Err(err) = state.rate.hit(limit, &key).await {
+            state.metrics.rate_limited.inc(&[limit.name()]);
+            return Err(err);
+        }
+    }
     let found = match normalize_username(username) {
         Ok(name) => find_by_username(&state.db, &name).await?,
         Err(_) => None,

@@ -271,6 +271,7 @@ pub struct EventsQuery;
 impl EventsQuery {
     /// Events the caller may see, soonest first: everyone sees published events; organizers
     /// also see their own drafts and cancelled events; admins see all.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -463,8 +464,7 @@ impl EventsSubscription {
                 }
             }
         });
-        Ok(futures::stream::once(async move { first })
-            .chain(updates)
-            .boxed())
+        let stream = futures::stream::once(async move { first }).chain(updates);
+        Ok(crate::metrics::counted(ctx.state().metrics.clone(), stream).boxed())
     }
 }

@@ -10,6 +10,10 @@ use crate::error::{AppError, AppResult};
 use crate::events::loader::{EventLoader, TicketTypeLoader, TicketTypesLoader};
 use crate::reservations::loader::TicketsLoader;
 
+/// The client's address: the peer, or `X-Forwarded-For` when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// The id that ties a request's log lines to the error a client reports.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

@@ -1,32 +1,184 @@
-//! Gives every GraphQL error an `extensions.code` from the fixed list: errors that no resolver
-//! produced (syntax, validation, variable coercion) become `BAD_USER_INPUT`. The transport adds
-//! the `requestId` (see `stamp_request_id`), because request data is not visible here yet.
+//! Every GraphQL request passes through `Guard`, which:
+//! - gives every error an `extensions.code` from the fixed list (errors that no resolver produced
+//!   — syntax, validation, variable coercion — become `BAD_USER_INPUT`), and turns the depth and
+//!   complexity refusals into messages that name the limit and its value;
+//! - refuses documents with more aliased fields than `MAX_ALIASES` (an alias bomb);
+//! - charges each mutation of a logged-in user to the `MUTATIONS_PER_MINUTE` budget;
+//! - counts the operation by name and outcome and logs it with its duration.
+//!
+//! The transport adds the `requestId` to errors (`stamp_request_id`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Response, ServerError, Value};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::ratelimit::Limit;
 
 pub struct ErrorShape;
 
 impl ExtensionFactory for ErrorShape {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorShapeExtension)
+        Arc::new(Guard::default())
     }
 }
 
-struct ErrorShapeExtension;
+#[derive(Default)]
+struct Guard {
+    operation: Mutex<Option<String>>,
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => {
+                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => count_aliases(&f.node.selection_set.node),
+            // Fragments are counted where they are defined, once.
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+fn aliases(doc: &ExecutableDocument) -> usize {
+    let in_operations: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count_aliases(&op.node.selection_set.node))
+        .sum();
+    let in_fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count_aliases(&f.node.selection_set.node))
+        .sum();
+    in_operations + in_fragments
+}
+
+fn refuse(err: AppError) -> ServerError {
+    async_graphql::Error::from(err).into_server_error(Default::default())
+}
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for ErrorShapeExtension {
+impl Extension for Guard {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let Some(state) = ctx.data_opt::<AppState>() else {
+            return Ok(doc);
+        };
+        let max = state.settings.max_aliases;
+        let found = aliases(&doc);
+        if found > max {
+            return Err(refuse(AppError::bad_input(format!(
+                "the document has {found} aliased fields; the limit is {max} (MAX_ALIASES)"
+            ))));
+        }
+        let mut operation = self
+            .operation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let selected = match &operation {
+            Some(name) => doc
+                .operations
+                .iter()
+                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+            None => doc.operations.iter().next(),
+        };
+        if operation.is_none() {
+            operation = selected.and_then(|(n, _)| n.map(|n| n.to_string()));
+            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = operation;
+        }
+        let is_mutation = selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
+        if is_mutation
+            && let Some(viewer) = ctx.data_opt::<Viewer>()
+            && let Err(err) = state
+                .rate
+                .hit(Limit::Mutations, &viewer.user_id.to_string())
+                .await
+        {
+            state.metrics.rate_limited.inc(&[Limit::Mutations.name()]);
+            return Err(refuse(err));
+        }
+        Ok(doc)
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
         let mut response = next.run(ctx).await;
+        let state = ctx.data_opt::<AppState>();
         for error in &mut response.errors {
             let ext = error.extensions.get_or_insert_with(Default::default);
             if ext.get("code").is_none() {
                 ext.set("code", "BAD_USER_INPUT");
+                if let Some(state) = state {
+                    let s = &state.settings;
+                    if error.message == "Query is nested too deep." {
+                        error.message = format!(
+                            "the query is nested too deep; the limit is {} (MAX_QUERY_DEPTH)",
+                            s.max_query_depth
+                        );
+                    } else if error.message == "Query is too complex." {
+                        error.message = format!(
+                            "the query is too complex (lists count as many items as they may return); the limit is {} (MAX_QUERY_COMPLEXITY)",
+                            s.max_query_complexity
+                        );
+                    }
+                }
             }
         }
+        let operation = self
+            .operation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "anonymous".into());
+        let outcome = response
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|ext| ext.get("code"))
+            .and_then(|code| match code {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "ok".into());
+        if let Some(state) = state {
+            state
+                .metrics
+                .graphql_operations
+                .inc(&[&operation, &outcome]);
+        }
+        tracing::info!(
+            operation = %operation,
+            outcome = %outcome,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "graphql operation"
+        );
         response
     }
 }
@@ -42,5 +194,19 @@ pub fn stamp_request_id<'a>(
             .extensions
             .get_or_insert_with(Default::default)
             .set("requestId", Value::String(request_id.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_are_counted_in_operations_and_fragments() {
+        let doc = async_graphql::parser::parse_query(
+            "query { a: me { id } b: me { id } ...F } fragment F on Query { c: me { x: id } }",
+        )
+        .unwrap();
+        assert_eq!(aliases(&doc), 4);
     }
 }

@@ -1,13 +1,25 @@
 //! GraphQL over HTTP: `POST /graphql` (single or batched), `GET /graphql` for queries only,
 //! bearer-token authentication, and content negotiation between `application/json` and
-//! `application/graphql-response+json`.
+//! `application/graphql-response+json`, following the GraphQL-over-HTTP spec (checked by the
+//! `graphql-http` audits in tests/conformance):
+//!
+//! - a request that is not a well-formed GraphQL-over-HTTP request is a 400 whatever the media
+//!   type: an empty or non-JSON body, a missing or non-string `query`, `variables` or
+//!   `extensions` that are not maps, an `operationName` that is not a string;
+//! - `POST` needs `Content-Type: application/json` (UTF-8), else 415; an `Accept` that allows
+//!   neither JSON media type is a 406;
+//! - a request error (the document does not parse or validate, variables do not coerce) answers
+//!   with no `data` entry: 200 under `application/json`, 400 under
+//!   `application/graphql-response+json`; once execution started it is always 200;
+//! - `GET` never runs a mutation (405, `Allow: POST`).
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
-use async_graphql_axum::GraphQLBatchRequest;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
 
 use super::context::{Loaders, RequestId};
 use super::extensions::stamp_request_id;
@@ -17,175 +29,43 @@ use crate::error::AppError;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
-/// Requests in one batch; more is refused before anything runs.
-pub const MAX_BATCH: usize = 10;
+/// The media type of the response, chosen from the request's `Accept`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Media {
+    Json,
+    GraphQLResponseJson,
+}
 
+/// A request refused before any GraphQL ran, with the status it deserves.
+struct Refusal {
+    status: StatusCode,
+    error: AppError,
+}
+
+impl Refusal {
+    fn bad_request(msg: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            error: AppError::bad_input(msg.into()),
+        }
+    }
+}
+
+/// `POST /graphql`.
 pub async fn graphql(
     State(server): State<ServerState>,
-    method: Method,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLBatchRequest,
+    body: Bytes,
 ) -> Response {
     let request_id = request_id(&headers);
-    let wants_graphql_json = accepts_graphql_response_json(&headers);
-    let reply = |status_for_new_media: StatusCode, errors: Vec<ServerError>| {
-        let status = if wants_graphql_json {
-            status_for_new_media
-        } else {
-            StatusCode::OK
-        };
-        render(
-            BatchResponse::Single(async_graphql::Response::from_errors(errors)),
-            status,
-            wants_graphql_json,
-        )
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable(&request_id);
     };
-    let error = |err: AppError| {
-        let mut e: ServerError =
-            async_graphql::Error::from(err).into_server_error(Default::default());
-        e.extensions
-            .get_or_insert_with(Default::default)
-            .set("requestId", request_id.0.clone());
-        vec![e]
-    };
-
-    let batch = request.into_inner();
-    if let BatchRequest::Batch(list) = &batch
-        && list.len() > MAX_BATCH
-    {
-        let msg = format!("a batch may hold at most {MAX_BATCH} operations");
-        return reply(StatusCode::BAD_REQUEST, error(AppError::bad_input(msg)));
-    }
-    if method == Method::GET && batch.iter().any(is_mutation) {
-        // GET must be safe: a link or a prefetch must never change anything.
-        let mut response = reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            error(AppError::bad_input("mutations must be sent with POST")),
-        );
-        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-
-    let viewer = match bearer_token(&headers) {
-        Ok(None) => None,
-        Ok(Some(token)) => match authenticate(&server.app, token).await {
-            Ok(viewer) => Some(viewer),
-            Err(err) => return reply(StatusCode::UNAUTHORIZED, error(err)),
-        },
-        Err(err) => return reply(StatusCode::UNAUTHORIZED, error(err)),
-    };
-
-    let loaders = std::sync::Arc::new(Loaders::new(&server.app));
-    let mut batch = batch.data(request_id.clone()).data(loaders);
-    if let Some(viewer) = viewer {
-        batch = batch.data(viewer);
-    }
-    let mut response = server.schema.execute_batch(batch).await;
-    match &mut response {
-        BatchResponse::Single(r) => stamp_request_id(&mut r.errors, &request_id.0),
-        BatchResponse::Batch(list) => {
-            for r in list {
-                stamp_request_id(&mut r.errors, &request_id.0);
-            }
-        }
-    }
-    // A request that failed before execution (no `data`) is a client error under the new
-    // media type; `application/json` always answers 200.
-    let status = match &response {
-        BatchResponse::Single(r)
-            if wants_graphql_json
-                && r.data == async_graphql::Value::Null
-                && !r.errors.is_empty() =>
-        {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::OK,
-    };
-    render(response, status, wants_graphql_json)
-}
-
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let selected = match &request.operation_name {
-        Some(name) => doc
-            .operations
-            .iter()
-            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
-        None => doc.operations.iter().next(),
-    };
-    selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
-}
-
-fn render(response: BatchResponse, status: StatusCode, graphql_json: bool) -> Response {
-    let content_type = if graphql_json {
-        GRAPHQL_RESPONSE_JSON
-    } else {
-        "application/json"
-    };
-    let body = match serde_json::to_vec(&response) {
-        Ok(body) => body,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot serialize a GraphQL response");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let mut http = (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response();
-    http.headers_mut().extend(response.http_headers());
-    http
-}
-
-/// Clients that list `application/graphql-response+json` get it; everyone else, including those
-/// sending no `Accept`, gets `application/json`, which every GraphQL client understands.
-fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|m| {
-            m.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON))
-        })
-}
-
-/// The `x-request-id` set (or passed through) by the request-id layer.
-fn request_id(headers: &HeaderMap) -> RequestId {
-    let id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    RequestId(id)
-}
-
-/// `Authorization: Bearer <token>`; any other scheme is an error rather than silently anonymous.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(AppError::Unauthenticated(
-            "Authorization must be `Bearer <accessToken>`".into(),
-        )),
+    let client = client_ip(peer.ip(), &headers, &server.app.settings.trusted_proxies);
+    match parse_post(&headers, &body, server.app.settings.max_batch) {
+        Ok(batch) => execute(server, &headers, batch, media, request_id, client, false).await,
+        Err(refusal) => refuse(refusal, media, &request_id),
     }
 }
 
@@ -194,7 +74,7 @@ pub async fn graphql_get(
     State(server): State<ServerState>,
     request: axum::extract::Request,
 ) -> Response {
-    use axum::extract::{FromRequest, FromRequestParts};
+    use axum::extract::FromRequestParts;
 
     let wants_websocket = request
         .headers()
@@ -232,10 +112,514 @@ pub async fn graphql_get(
             .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| super::ws::serve(server, socket, protocol, request_id));
     }
-    let method = request.method().clone();
+
     let headers = request.headers().clone();
-    match GraphQLBatchRequest::from_request(request, &server).await {
-        Ok(batch) => graphql(State(server), method, headers, batch).await,
-        Err(rejection) => rejection.into_response(),
+    let request_id = request_id(&headers);
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let client = client_ip(peer, &headers, &server.app.settings.trusted_proxies);
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable(&request_id);
+    };
+    match parse_get(request.uri()) {
+        Ok(single) => {
+            let batch = BatchRequest::Single(single);
+            execute(server, &headers, batch, media, request_id, client, true).await
+        }
+        Err(refusal) => refuse(refusal, media, &request_id),
+    }
+}
+
+async fn execute(
+    server: ServerState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    media: Media,
+    request_id: RequestId,
+    client: std::net::IpAddr,
+    is_get: bool,
+) -> Response {
+    if is_get && batch.iter().any(is_mutation) {
+        // GET must be safe: a link or a prefetch must never change anything.
+        let refusal = Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: AppError::bad_input("mutations must be sent with POST"),
+        };
+        let mut response = refuse(refusal, media, &request_id);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+
+    // A refused token is a GraphQL error like any other under `application/json` (200, which
+    // every client reads), and a 401 under the new media type.
+    let unauthenticated = |error| {
+        let status = match media {
+            Media::GraphQLResponseJson => StatusCode::UNAUTHORIZED,
+            Media::Json => StatusCode::OK,
+        };
+        refuse(Refusal { status, error }, media, &request_id)
+    };
+    let viewer = match bearer_token(headers) {
+        Ok(None) => None,
+        Ok(Some(token)) => match authenticate(&server.app, token).await {
+            Ok(viewer) => Some(viewer),
+            Err(error) => return unauthenticated(error),
+        },
+        Err(error) => return unauthenticated(error),
+    };
+
+    let loaders = std::sync::Arc::new(Loaders::new(&server.app));
+    let mut batch = batch
+        .data(request_id.clone())
+        .data(loaders)
+        .data(super::context::ClientIp(client));
+    if let Some(viewer) = viewer {
+        batch = batch.data(viewer);
+    }
+    let mut response = server.schema.execute_batch(batch).await;
+    let responses: Vec<&mut async_graphql::Response> = match &mut response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(list) => list.iter_mut().collect(),
+    };
+    for r in responses {
+        stamp_request_id(&mut r.errors, &request_id.0);
+    }
+    // A request error (nothing executed) is a client error under the new media type;
+    // `application/json` always answers 200. A batch answers 200: its parts may differ.
+    let status = match &response {
+        BatchResponse::Single(r) if media == Media::GraphQLResponseJson && is_request_error(r) => {
+            if first_code(r) == Some("RATE_LIMITED") {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            }
+        }
+        _ => StatusCode::OK,
+    };
+    let mut http = render(&response, status, media);
+    // Tell any client (and proxy) when to come back.
+    if let BatchResponse::Single(r) = &response
+        && let Some(seconds) = r
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|x| x.get("retryAfterSeconds"))
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        http.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    http
+}
+
+fn first_code(response: &async_graphql::Response) -> Option<&str> {
+    match response.errors.first()?.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Without trusted proxies
+/// the header is ignored, so nobody can dodge a limit by inventing addresses.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// The document did not parse or validate, or the variables did not coerce: no resolver ran, so
+/// no error has a path. (A failed non-null root field also leaves `data` null, but its error
+/// has a path, and execution did start.)
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let selected = match &request.operation_name {
+        Some(name) => doc
+            .operations
+            .iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+        None => doc.operations.iter().next(),
+    };
+    selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
+}
+
+// ---- parsing requests -------------------------------------------------------------------------
+
+fn parse_post(headers: &HeaderMap, body: &[u8], max_batch: usize) -> Result<BatchRequest, Refusal> {
+    check_content_type(headers)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Refusal::bad_request("the request body is empty"));
+    }
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| Refusal::bad_request(format!("the request body is not valid JSON: {e}")))?;
+    match json {
+        Value::Object(params) => Ok(BatchRequest::Single(request_from(params)?)),
+        Value::Array(list) if list.is_empty() => Err(Refusal::bad_request("the batch is empty")),
+        Value::Array(list) if list.len() > max_batch => Err(Refusal::bad_request(format!(
+            "a batch may hold at most {max_batch} operations (MAX_BATCH)"
+        ))),
+        Value::Array(list) => list
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(params) => request_from(params),
+                _ => Err(Refusal::bad_request(
+                    "each request of a batch must be a JSON object",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(BatchRequest::Batch),
+        _ => Err(Refusal::bad_request(
+            "the request body must be a JSON object (or an array of them)",
+        )),
+    }
+}
+
+/// `application/json`, in UTF-8 (the default when no charset is given).
+fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    let unsupported = |msg: String| Refusal {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        error: AppError::bad_input(msg),
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported(
+            "a POST needs `Content-Type: application/json`".into(),
+        ));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(unsupported(format!(
+            "unsupported Content-Type `{value}`: send application/json"
+        )));
+    }
+    for param in parts {
+        if let Some((name, charset)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("charset")
+            && !charset
+                .trim()
+                .trim_matches('"')
+                .eq_ignore_ascii_case("utf-8")
+        {
+            return Err(unsupported(format!(
+                "unsupported charset `{}`: send UTF-8",
+                charset.trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `?query=…&operationName=…&variables=<JSON>&extensions=<JSON>`.
+fn parse_get(uri: &axum::http::Uri) -> Result<async_graphql::Request, Refusal> {
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| Refusal::bad_request(format!("malformed query string: {e}")))?;
+    let mut params = Map::new();
+    for (name, value) in pairs {
+        let value = match name.as_str() {
+            "variables" | "extensions" => serde_json::from_str(&value)
+                .map_err(|e| Refusal::bad_request(format!("`{name}` is not valid JSON: {e}")))?,
+            _ => Value::String(value),
+        };
+        if params.insert(name.clone(), value).is_some() {
+            return Err(Refusal::bad_request(format!("`{name}` is given twice")));
+        }
+    }
+    request_from(params)
+}
+
+/// The parameters of one GraphQL-over-HTTP request, each checked for its type.
+fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request, Refusal> {
+    let extensions = match params.remove("extensions") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(Refusal::bad_request("`extensions` must be a map")),
+    };
+    let query = match params.remove("query") {
+        Some(Value::String(query)) => query,
+        // An Apollo persisted query may leave the document out and send only its hash.
+        None | Some(Value::Null) if extensions.contains_key("persistedQuery") => String::new(),
+        None | Some(Value::Null) => {
+            return Err(Refusal::bad_request("the `query` parameter is required"));
+        }
+        Some(_) => return Err(Refusal::bad_request("`query` must be a string")),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match params.remove("operationName") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err(Refusal::bad_request("`operationName` must be a string")),
+    }
+    match params.remove("variables") {
+        None | Some(Value::Null) => {}
+        Some(variables @ Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(variables));
+        }
+        Some(_) => return Err(Refusal::bad_request("`variables` must be a map")),
+    }
+    for (name, value) in extensions {
+        let value = async_graphql::Value::from_json(value)
+            .map_err(|e| Refusal::bad_request(format!("invalid extension `{name}`: {e}")))?;
+        request.extensions.insert(name, value);
+    }
+    Ok(request)
+}
+
+// ---- responses --------------------------------------------------------------------------------
+
+/// Chooses the response media type from `Accept`, honouring q-values: no `Accept`, `*/*` and
+/// `application/*` mean `application/json`; on a tie the GraphQL-over-HTTP type wins. `None`
+/// when the client accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<Media> {
+    let mut listed = false;
+    let (mut json, mut graphql_json) = (0.0_f32, 0.0_f32);
+    for value in headers.get_all(header::ACCEPT) {
+        for entry in value.to_str().unwrap_or_default().split(',') {
+            let mut parts = entry.split(';');
+            let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            if essence.is_empty() {
+                continue;
+            }
+            listed = true;
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match essence.as_str() {
+                GRAPHQL_RESPONSE_JSON => graphql_json = graphql_json.max(q),
+                "application/json" | "application/*" | "*/*" => json = json.max(q),
+                _ => {}
+            }
+        }
+    }
+    if !listed {
+        Some(Media::Json)
+    } else if graphql_json > 0.0 && graphql_json >= json {
+        Some(Media::GraphQLResponseJson)
+    } else if json > 0.0 {
+        Some(Media::Json)
+    } else {
+        None
+    }
+}
+
+fn not_acceptable(request_id: &RequestId) -> Response {
+    let refusal = Refusal {
+        status: StatusCode::NOT_ACCEPTABLE,
+        error: AppError::bad_input(format!(
+            "this endpoint answers application/json or {GRAPHQL_RESPONSE_JSON}: list one in Accept"
+        )),
+    };
+    // Said in JSON all the same: a client that can read nothing else still gets a status.
+    refuse(refusal, Media::Json, request_id)
+}
+
+/// A request refused before execution: one error, no `data`, with the refusal's status
+/// (whatever the media type: a malformed request is a client error under both).
+fn refuse(refusal: Refusal, media: Media, request_id: &RequestId) -> Response {
+    // No `locations`: nothing in a document is at fault (and GraphQL positions start at 1).
+    let refused = async_graphql::Error::from(refusal.error);
+    let mut error = ServerError::new(refused.message, None);
+    error.extensions = refused.extensions;
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("requestId", request_id.0.clone());
+    let response = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
+    render(&response, refusal.status, media)
+}
+
+fn render(response: &BatchResponse, status: StatusCode, media: Media) -> Response {
+    let content_type = match media {
+        Media::GraphQLResponseJson => GRAPHQL_RESPONSE_JSON,
+        Media::Json => "application/json",
+    };
+    let body = match response {
+        BatchResponse::Single(r) => response_json(r),
+        BatchResponse::Batch(list) => Ok(Value::Array(
+            list.iter()
+                .map(response_json)
+                .collect::<Result<_, _>>()
+                .unwrap_or_default(),
+        )),
+    }
+    .and_then(|json| serde_json::to_vec(&json));
+    let body = match body {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot serialize a GraphQL response");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut http = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response();
+    http.headers_mut().extend(response.http_headers());
+    http
+}
+
+/// A response as JSON, leaving `data` out after a request error, as the spec asks: `data: null`
+/// would claim that execution started and failed.
+fn response_json(response: &async_graphql::Response) -> Result<Value, serde_json::Error> {
+    let mut json = serde_json::to_value(response)?;
+    if is_request_error(response)
+        && let Value::Object(map) = &mut json
+    {
+        map.remove("data");
+    }
+    Ok(json)
+}
+
+// ---- request metadata -------------------------------------------------------------------------
+
+/// The `x-request-id` set (or passed through) by the request-id layer.
+fn request_id(headers: &HeaderMap) -> RequestId {
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    RequestId(id)
+}
+
+/// `Authorization: Bearer <token>`; any other scheme is an error rather than silently anonymous.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::Unauthenticated("malformed Authorization header".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(AppError::Unauthenticated(
+            "Authorization must be `Bearer <accessToken>`".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Option<Media> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        negotiate(&headers)
+    }
+
+    #[test]
+    fn the_response_media_type_follows_accept_and_its_q_values() {
+        assert_eq!(negotiate(&HeaderMap::new()), Some(Media::Json));
+        assert_eq!(accept("*/*"), Some(Media::Json));
+        assert_eq!(accept("application/json"), Some(Media::Json));
+        assert_eq!(
+            accept(GRAPHQL_RESPONSE_JSON),
+            Some(Media::GraphQLResponseJson)
+        );
+        assert_eq!(
+            accept("application/graphql-response+json; charset=utf-8"),
+            Some(Media::GraphQLResponseJson)
+        );
+        assert_eq!(
+            accept("application/graphql-response+json, application/json;q=0.9"),
+            Some(Media::GraphQLResponseJson)
+        );
+        assert_eq!(
+            accept("application/json, application/graphql-response+json;q=0.5"),
+            Some(Media::Json)
+        );
+        assert_eq!(accept("text/html, */*;q=0.8"), Some(Media::Json));
+        assert_eq!(accept("text/html"), None);
+        assert_eq!(accept("application/json;q=0"), None);
+    }
+
+    fn params(json: Value) -> Result<async_graphql::Request, StatusCode> {
+        let Value::Object(map) = json else { panic!() };
+        request_from(map).map_err(|r| r.status)
+    }
+
+    #[test]
+    fn malformed_parameters_are_refused_with_400() {
+        use serde_json::json;
+        assert!(params(json!({ "query": "{ a }", "variables": null })).is_ok());
+        assert!(params(json!({ "query": "{ a }", "extensions": { "x": 1 } })).is_ok());
+        let bad = StatusCode::BAD_REQUEST;
+        assert_eq!(params(json!({ "qeury": "{ a }" })).unwrap_err(), bad);
+        assert_eq!(params(json!({ "query": 1 })).unwrap_err(), bad);
+        assert_eq!(
+            params(json!({ "query": "{ a }", "variables": "x" })).unwrap_err(),
+            bad
+        );
+        assert_eq!(
+            params(json!({ "query": "{ a }", "extensions": [1] })).unwrap_err(),
+            bad
+        );
+        assert_eq!(
+            params(json!({ "query": "{ a }", "operationName": 0 })).unwrap_err(),
+            bad
+        );
+        // An Apollo persisted query may send only the hash.
+        let apq =
+            json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "ab" } } });
+        assert!(params(apq).is_ok());
+    }
+
+    #[test]
+    fn a_post_needs_a_json_content_type_in_utf8() {
+        let with = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            }
+            check_content_type(&headers).map_err(|r| r.status)
+        };
+        assert!(with(Some("application/json")).is_ok());
+        assert!(with(Some("application/json; charset=utf-8")).is_ok());
+        assert!(with(Some("Application/JSON;charset=UTF-8")).is_ok());
+        let unsupported = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        assert_eq!(with(None).unwrap_err(), unsupported);
+        assert_eq!(with(Some("text/plain")).unwrap_err(), unsupported);
+        assert_eq!(
+            with(Some("application/json; charset=latin1")).unwrap_err(),
+            unsupported
+        );
     }
 }

@@ -53,7 +53,10 @@ pub fn build_schema(state: Option<AppState>) -> AppSchema {
     )
     .extension(ErrorShape);
     if let Some(state) = state {
-        builder = builder.data(state);
+        builder = builder
+            .limit_depth(state.settings.max_query_depth)
+            .limit_complexity(state.settings.max_query_complexity)
+            .data(state);
     }
     builder.finish()
 }
@@ -64,6 +67,7 @@ pub fn sdl() -> String {
         SDLExportOptions::new()
             .sorted_fields()
             .sorted_arguments()
-            .sorted_enum_items(),
+            .sorted_enum_items()
+            .include_specified_by(),
     )
 }

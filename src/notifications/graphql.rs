@@ -86,6 +86,7 @@ pub struct NotificationsQuery;
 #[Object]
 impl NotificationsQuery {
     /// The logged-in user's notifications, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -145,7 +146,7 @@ impl NotificationsSubscription {
     ) -> async_graphql::Result<impl Stream<Item = Notification>> {
         let viewer = ctx.require_viewer()?.user_id;
         let rx = ctx.state().live.notifications.subscribe();
-        Ok(futures::stream::unfold(rx, move |mut rx| async move {
+        let stream = futures::stream::unfold(rx, move |mut rx| async move {
             loop {
                 match rx.recv().await {
                     Ok(n) if n.user_id == viewer => {
@@ -155,7 +156,7 @@ impl NotificationsSubscription {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
-        })
-        .boxed())
+        });
+        Ok(crate::metrics::counted(ctx.state().metrics.clone(), stream).boxed())
     }
 }

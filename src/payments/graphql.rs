@@ -161,6 +161,7 @@ impl Wallet {
         Cents(self.balance_cents)
     }
     /// The user's top-ups, payments (failed ones too) and refunds, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -254,7 +255,14 @@ impl PaymentsMutation {
             method: input.method.into(),
             card_token: input.card_token,
         };
-        let paid = service::pay(ctx.state(), viewer, request).await?;
+        let method = match request.method {
+            PaymentMethod::Wallet => "WALLET",
+            PaymentMethod::Card => "CARD",
+        };
+        let result = service::pay(ctx.state(), viewer, request).await;
+        let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        ctx.state().metrics.payments.inc(&[method, outcome]);
+        let paid = result?;
         Ok(PayPayload {
             reservation: Reservation(paid.reservation),
             transaction: Transaction::new(paid.transaction),

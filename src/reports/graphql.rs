@@ -76,6 +76,7 @@ impl ReportsQuery {
 
     /// Every payment, failed payment and refund of the event, newest first. Its organizer or an
     /// admin only.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -166,8 +167,10 @@ impl ReportsSubscription {
         };
         let after = after.as_deref().map(parse_report_cursor).transpose()?;
         let stream = live::stream(ctx.state().live.reports.clone(), scope, after);
-        Ok(stream
-            .map(|r| r.map(TransactionReport).map_err(async_graphql::Error::from))
-            .boxed())
+        Ok(crate::metrics::counted(
+            ctx.state().metrics.clone(),
+            stream.map(|r| r.map(TransactionReport).map_err(async_graphql::Error::from)),
+        )
+        .boxed())
     }
 }

@@ -152,6 +152,7 @@ pub struct ReservationsQuery;
 #[Object]
 impl ReservationsQuery {
     /// The logged-in user's reservations, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn my_reservations(
         &self,
         ctx: &Context<'_>,
@@ -198,9 +199,10 @@ impl ReservationsMutation {
             quantity: input.quantity,
             idempotency_key: input.idempotency_key,
         };
-        Ok(Reservation(
-            service::reserve(ctx.state(), viewer, request).await?,
-        ))
+        let result = service::reserve(ctx.state(), viewer, request).await;
+        let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        ctx.state().metrics.reservations.inc(&[outcome]);
+        Ok(Reservation(result?))
     }
 
     /// Cancels a reservation: a hold releases its seats at once; a paid reservation, before the

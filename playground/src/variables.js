@@ -1,0 +1,53 @@
+// Example variables for the saved operations, keyed by file name without `.graphql`: the values
+// of playground/README.md's walk-through. `<…>` marks what to paste from an earlier answer.
+// An operation missing here opens with `{}`.
+
+const inAYear = new Date(Date.now() + 365 * 24 * 3600 * 1000);
+inAYear.setUTCHours(18, 0, 0, 0);
+const startsAt = inAYear.toISOString().replace('.000Z', 'Z');
+const endsAt = new Date(inAYear.getTime() + 3 * 3600 * 1000).toISOString().replace('.000Z', 'Z');
+
+export const EXAMPLE_VARIABLES = {
+  register: {
+    input: {
+      username: 'alice',
+      password: 'correct-horse-battery',
+      email: 'alice@example.com',
+      role: 'ORGANIZER',
+    },
+  },
+  login: { username: 'alice', password: 'correct-horse-battery' },
+  refreshToken: { refreshToken: '<refreshToken>' },
+  logout: { refreshToken: '<refreshToken>' },
+  createEvent: {
+    input: {
+      title: 'Rust Meetup',
+      description: 'Talks about async Rust and GraphQL.',
+      venue: 'Main Hall',
+      startsAt,
+      endsAt,
+      ticketTypes: [
+        { name: 'General admission', priceCents: 1500, capacity: 100 },
+        { name: 'VIP', priceCents: 5000, capacity: 10 },
+      ],
+    },
+  },
+  publishEvent: { id: '<event id>' },
+  updateEvent: { id: '<event id>', input: { venue: 'Room B' } },
+  cancelEvent: { id: '<event id>' },
+  event: { id: '<event id>' },
+  events: { filter: { search: 'meetup', onlyAvailable: true }, first: 10 },
+  topUpWallet: { amountCents: 5000, idempotencyKey: 'bob-topup-1' },
+  wallet: { first: 20 },
+  reserve: {
+    input: { ticketTypeId: '<ticket type id>', quantity: 2, idempotencyKey: 'bob-reserve-1' },
+  },
+  pay: { reservationId: '<reservation id>', idempotencyKey: 'bob-pay-1', method: 'WALLET' },
+  reservation: { id: '<reservation id>' },
+  cancelReservation: { id: '<reservation id>' },
+  myReservations: { first: 10 },
+  eventReport: { eventId: '<event id>' },
+  transactions: { eventId: '<event id>', first: 20 },
+  transactionReports: { eventId: '<event id>' },
+  eventAvailability: { eventId: '<event id>' },
+};

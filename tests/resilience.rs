@@ -1,0 +1,205 @@
+//! PostgreSQL stopped and started under a load of reserve/pay calls: no call hangs past its
+//! bound, the service recovers by itself, no committed payment is lost and no seat oversold.
+//!
+//! It stops the shared PostgreSQL server, so it runs only when `TEST_PG_RESTART=1` (set by
+//! `.ci/run` in a step of its own, after the other suites) together with `TEST_DATABASE_URL`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::spawn_app_with;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+fn pg_ctl(action: &str) {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("/etc/postgresql")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .expect("a PostgreSQL cluster");
+    let mut args = vec!["--skip-systemctl-redirect", &version, "main", action];
+    if action == "stop" {
+        args.extend(["-m", "fast"]);
+    }
+    let status = std::process::Command::new("pg_ctlcluster")
+        .args(&args)
+        .status()
+        .expect("pg_ctlcluster");
+    assert!(status.success(), "pg_ctlcluster {action} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() {
+    if std::env::var("TEST_PG_RESTART").as_deref() != Ok("1")
+        || std::env::var("TEST_DATABASE_URL").is_err()
+    {
+        eprintln!(
+            "skipped: set TEST_PG_RESTART=1 and TEST_DATABASE_URL to stop and start PostgreSQL under load"
+        );
+        return;
+    }
+    let app = Arc::new(
+        spawn_app_with(&[
+            ("REQUEST_TIMEOUT_SECONDS", "10"),
+            ("MUTATIONS_PER_MINUTE", "100000"),
+        ])
+        .await,
+    );
+    let org = app.register("resilient", "ORGANIZER").await;
+    let capacity = 50_000;
+    let (event, types) = app
+        .create_event(&org, "Restart", 5, &[("GA", 100, capacity)])
+        .await;
+    app.publish(&org, &event).await;
+    let mut buyers = Vec::new();
+    for i in 0..20 {
+        let b = app.register(&format!("load{i}"), "USER").await;
+        app.ok(
+            Some(&b.access),
+            "mutation { topUpWallet(amountCents: 100000, idempotencyKey: \"t\") { balanceCents } }",
+            json!({}),
+        )
+        .await;
+        buyers.push(b);
+    }
+
+    // Load: every buyer loops reserve → pay until told to stop; each call is bounded on the
+    // client side well above the server's own bounds, to catch a hang.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let confirmed_by_client = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut workers = Vec::new();
+    for (n, b) in buyers.iter().enumerate() {
+        let (app, b, tt, stop) = (app.clone(), b.clone(), types[0].clone(), stop.clone());
+        let (confirmed, slowest, client) =
+            (confirmed_by_client.clone(), slowest.clone(), client.clone());
+        workers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let call = |query: &'static str, vars: Value| {
+                    let client = client.clone();
+                    let url = app.url("/graphql");
+                    let token = b.access.clone();
+                    async move {
+                        let started = Instant::now();
+                        let res = client.post(url).bearer_auth(token).json(&json!({ "query": query, "variables": vars })).send().await;
+                        let body = match res {
+                            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                            Err(e) => panic!("a call failed at the transport level (hang or reset): {e}"),
+                        };
+                        (started.elapsed(), body)
+                    }
+                };
+                let (took, res) = call("mutation($t: ID!, $k: String) { reserve(input: { ticketTypeId: $t, idempotencyKey: $k }) { id } }", json!({ "t": tt, "k": format!("r{n}-{i}") })).await;
+                {
+                    let mut worst = slowest.lock().await;
+                    *worst = (*worst).max(took);
+                }
+                let Some(rid) = res["data"]["reserve"]["id"].as_str().map(str::to_string) else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let (took, res) = call("mutation($r: ID!, $k: String!) { pay(input: { reservationId: $r, idempotencyKey: $k }) { reservation { id status } } }", json!({ "r": rid, "k": format!("p{n}-{i}") })).await;
+                {
+                    let mut worst = slowest.lock().await;
+                    *worst = (*worst).max(took);
+                }
+                if res["data"]["pay"]["reservation"]["status"] == "CONFIRMED" {
+                    confirmed.lock().await.insert(rid);
+                }
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg_ctl("stop");
+    let down = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(down.status(), 503, "/readyz says the database is gone");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg_ctl("start");
+    // The service recovers by itself: readiness comes back without a restart.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if app
+                .client
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("ready again after PostgreSQL is back");
+    let confirmed_before = confirmed_by_client.lock().await.len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.await
+            .expect("no worker panicked (no transport-level failure)");
+    }
+    let slowest = *slowest.lock().await;
+    assert!(
+        slowest < Duration::from_secs(15),
+        "a call took {slowest:?}: something hung"
+    );
+    assert!(
+        confirmed_by_client.lock().await.len() > confirmed_before,
+        "payments succeed again after the restart"
+    );
+
+    // Every payment a client was told succeeded is in the database, and seats add up.
+    let db = &app.state.db;
+    let confirmed: HashSet<String> = entity::reservation::Entity::find()
+        .filter(
+            entity::reservation::Column::Status
+                .eq(entity::reservation::ReservationStatus::Confirmed),
+        )
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    for rid in confirmed_by_client.lock().await.iter() {
+        assert!(
+            confirmed.contains(rid),
+            "payment for {rid} was acknowledged but is not in the database"
+        );
+    }
+    let report = app
+        .ok(Some(&org.access), "query($e: ID!) { eventReport(eventId: $e) { ticketsSold ticketsHeld ticketsAvailable capacity } }", json!({ "e": event }))
+        .await;
+    let r = &report["eventReport"];
+    let (sold, held, free) = (
+        r["ticketsSold"].as_i64().unwrap(),
+        r["ticketsHeld"].as_i64().unwrap(),
+        r["ticketsAvailable"].as_i64().unwrap(),
+    );
+    assert_eq!(sold + held + free, i64::from(capacity), "{r}");
+    assert_eq!(sold as usize, confirmed.len());
+    let tickets = entity::ticket::Entity::find().all(db).await.unwrap().len();
+    assert_eq!(
+        tickets,
+        confirmed.len(),
+        "one ticket per confirmed single-seat reservation"
+    );
+    eprintln!(
+        "restart under load: {} confirmed ({} acknowledged), slowest call {slowest:?}",
+        confirmed.len(),
+        confirmed_by_client.lock().await.len()
+    );
+}
