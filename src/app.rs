@@ -43,6 +43,8 @@ pub struct AppState {
     pub live: Arc<crate::live::Live>,
     /// Login and mutation rate limits.
     pub rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Automatic persisted queries (in Redis when configured).
+    pub persisted: Arc<crate::graphql::apq::PersistedQueries>,
     /// Armed by tests to make a code path fail at a chosen point.
     #[cfg(feature = "test-faults")]
     pub faults: Arc<crate::faults::Faults>,
@@ -85,6 +87,7 @@ impl AppState {
             settings.mutations_per_minute,
         ));
         Ok(AppState {
+            persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(redis.clone())),
             rate,
             live,
             gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),

@@ -192,3 +192,113 @@ async fn batches_run_each_operation_and_oversized_batches_are_refused() {
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     assert!(res["errors"][0]["message"].as_str().unwrap().contains("10"));
 }
+
+#[tokio::test]
+async fn automatic_persisted_queries_follow_apollos_protocol() {
+    use sha2::{Digest, Sha256};
+    let app = spawn_app().await;
+    let query = "query Count { events { totalCount } }";
+    let hash = hex::encode(Sha256::digest(query.as_bytes()));
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+
+    // The hash alone, first time: the client is told to send the text.
+    let res: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "extensions": ext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        res["errors"][0]["message"], "PersistedQueryNotFound",
+        "{res}"
+    );
+
+    // Text and hash: runs and registers the query.
+    let res: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query, "extensions": ext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
+
+    // From now on the hash alone works, also over GET.
+    let res: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "extensions": ext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
+    let res = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("extensions", ext.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["data"]["events"]["totalCount"],
+        0
+    );
+
+    // A wrong hash is refused, and a hashed mutation still cannot run over GET.
+    let wrong = json!({ "query": "{ me { id } }", "extensions": ext });
+    let res: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error_code(&res), "BAD_USER_INPUT");
+    let mutation = "mutation { logout(refreshToken: \"x\") }";
+    let m_hash = hex::encode(Sha256::digest(mutation.as_bytes()));
+    let m_ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": m_hash } });
+    app.client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": mutation, "extensions": m_ext }))
+        .send()
+        .await
+        .unwrap();
+    let res = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("extensions", m_ext.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+
+    // With Redis, another instance knows the hash too.
+    if std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()) {
+        let other = spawn_app().await;
+        let res: Value = other
+            .client
+            .post(other.url("/graphql"))
+            .json(&json!({ "extensions": ext }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
+    }
+}

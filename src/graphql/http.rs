@@ -142,6 +142,28 @@ async fn execute(
     client: std::net::IpAddr,
     is_get: bool,
 ) -> Response {
+    let mut batch = batch;
+    let requests: Vec<&mut async_graphql::Request> = match &mut batch {
+        BatchRequest::Single(r) => vec![r],
+        BatchRequest::Batch(list) => list.iter_mut().collect(),
+    };
+    for request in requests {
+        if let Err(err) = server.app.persisted.resolve(request).await {
+            let status = match media {
+                Media::GraphQLResponseJson => StatusCode::BAD_REQUEST,
+                Media::Json => StatusCode::OK,
+            };
+            return refuse(
+                Refusal {
+                    status,
+                    error: AppError::bad_input(err.0),
+                },
+                media,
+                &request_id,
+            );
+        }
+        request.extensions.remove("persistedQuery");
+    }
     if is_get && batch.iter().any(is_mutation) {
         // GET must be safe: a link or a prefetch must never change anything.
         let refusal = Refusal {

@@ -1,5 +1,6 @@
 //! The GraphQL API: schema assembly, per-request context, HTTP transport, shared types.
 
+pub mod apq;
 pub mod context;
 pub mod extensions;
 pub mod http;
