@@ -63,10 +63,12 @@ impl AppState {
             .map(redis::Client::open)
             .transpose()
             .context("invalid REDIS_URL")?;
+        let deployment = crate::db::deployment_id(&db).await?;
         let (stop, _) = tokio::sync::watch::channel(false);
         let pubsub: Arc<dyn crate::pubsub::PubSub> = match &redis {
             Some(client) => crate::pubsub::redis::RedisPubSub::start(
                 client.clone(),
+                &deployment,
                 metrics.clone(),
                 stop.subscribe(),
             ),
@@ -82,6 +84,7 @@ impl AppState {
             .unwrap_or(2);
         let rate = Arc::new(crate::ratelimit::RateLimiter::new(
             redis.clone(),
+            &deployment,
             settings.login_attempts_per_minute,
             settings.login_attempts_per_ip_per_minute,
             settings.mutations_per_minute,

@@ -128,6 +128,30 @@ pub async fn jwt_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow:
     Ok(Secret::new(stored.value))
 }
 
+const DEPLOYMENT_KEY: &str = "deployment_id";
+
+/// A random id generated once per database and kept in it: every instance on the same database
+/// shares it, and deployments that share one Redis use it to keep their channels and keys apart.
+pub async fn deployment_id(db: &DatabaseConnection) -> anyhow::Result<String> {
+    entity::app_setting::Entity::insert(entity::app_setting::ActiveModel {
+        key: Set(DEPLOYMENT_KEY.into()),
+        value: Set(uuid::Uuid::new_v4().simple().to_string()),
+    })
+    .on_conflict(
+        OnConflict::column(entity::app_setting::Column::Key)
+            .do_nothing()
+            .to_owned(),
+    )
+    .try_insert()
+    .exec(db)
+    .await?;
+    let stored = entity::app_setting::Entity::find_by_id(DEPLOYMENT_KEY.to_string())
+        .one(db)
+        .await?
+        .context("the deployment id vanished from app_settings")?;
+    Ok(stored.value)
+}
+
 /// Checks that the database answers (for `/readyz`).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())

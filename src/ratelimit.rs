@@ -33,6 +33,8 @@ impl Limit {
 
 pub struct RateLimiter {
     redis: Option<redis::Client>,
+    /// Keeps deployments that share one Redis apart.
+    deployment: String,
     connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     local: Mutex<HashMap<(Limit, String), (u64, u64)>>,
     budgets: [(Limit, u64); 3],
@@ -51,12 +53,14 @@ fn window_now() -> (u64, u64) {
 impl RateLimiter {
     pub fn new(
         redis: Option<redis::Client>,
+        deployment: &str,
         login_per_user: u64,
         login_per_ip: u64,
         mutations: u64,
     ) -> Self {
         RateLimiter {
             redis,
+            deployment: deployment.to_string(),
             connection: tokio::sync::Mutex::new(None),
             local: Mutex::new(HashMap::new()),
             budgets: [
@@ -111,7 +115,11 @@ impl RateLimiter {
             *guard = Some(conn.ok()?.ok()?);
         }
         let conn = guard.as_mut()?;
-        let redis_key = format!("evenntify:rl:{}:{key}:{window}", limit.name());
+        let redis_key = format!(
+            "evenntify:{}:rl:{}:{key}:{window}",
+            self.deployment,
+            limit.name()
+        );
         let counted = tokio::time::timeout(
             Duration::from_millis(500),
             redis::pipe()
@@ -151,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_plus_one_is_refused_with_a_retry_time() {
-        let limiter = RateLimiter::new(None, 3, 100, 100);
+        let limiter = RateLimiter::new(None, "test", 3, 100, 100);
         for _ in 0..3 {
             limiter.hit(Limit::LoginUser, "alice").await.unwrap();
         }

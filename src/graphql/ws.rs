@@ -27,6 +27,7 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -119,7 +120,15 @@ pub async fn serve(
                     let error = json!({ "type": "connection_error", "payload": { "message": err.message() } });
                     let _ = sink.send(Message::Text(error.to_string().into())).await;
                 }
-                let _ = sink.send(close(CLOSE_FORBIDDEN, "Forbidden")).await;
+                // A token we could not check (the database is down) is not a bad token: 1011
+                // tells the client to retry with it rather than throw it away.
+                let (code, reason) = match err {
+                    crate::error::AppError::Internal(_) => {
+                        (CLOSE_INTERNAL_ERROR, "Internal server error")
+                    }
+                    _ => (CLOSE_FORBIDDEN, "Forbidden"),
+                };
+                let _ = sink.send(close(code, reason)).await;
                 return;
             }
         },

@@ -13,11 +13,13 @@ use tokio::sync::{Mutex, broadcast, watch};
 use super::{LOCAL_BUFFER, Message, PubSub, topic};
 use crate::metrics::Metrics;
 
-const PREFIX: &str = "evenntify:";
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct RedisPubSub {
     client: redis::Client,
+    /// `evenntify:<deployment>:`: deployments (databases) sharing one Redis never hear each
+    /// other, which matters because report positions are only meaningful within one database.
+    prefix: String,
     publisher: Mutex<Option<redis::aio::MultiplexedConnection>>,
     tx: broadcast::Sender<Message>,
 }
@@ -26,16 +28,19 @@ impl RedisPubSub {
     /// Starts the subscriber task; it runs until `stop` changes.
     pub fn start(
         client: redis::Client,
+        deployment: &str,
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> Arc<Self> {
         let pubsub = Arc::new(RedisPubSub {
             client,
+            prefix: format!("evenntify:{deployment}:"),
             publisher: Mutex::new(None),
             tx: broadcast::channel(LOCAL_BUFFER).0,
         });
         tokio::spawn(subscriber(
             pubsub.client.clone(),
+            pubsub.prefix.clone(),
             pubsub.tx.clone(),
             metrics,
             stop,
@@ -60,7 +65,7 @@ impl PubSub for RedisPubSub {
         let sent = tokio::time::timeout(
             TIMEOUT,
             redis::cmd("PUBLISH")
-                .arg(format!("{PREFIX}{topic}"))
+                .arg(format!("{}{topic}", self.prefix))
                 .arg(payload)
                 .query_async::<i64>(conn),
         )
@@ -87,6 +92,7 @@ impl PubSub for RedisPubSub {
 /// 100 ms, 200 ms, … up to 5 s between attempts and subscribes again.
 async fn subscriber(
     client: redis::Client,
+    prefix: String,
     tx: broadcast::Sender<Message>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
@@ -96,7 +102,7 @@ async fn subscriber(
     loop {
         let attempt = async {
             let mut pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub()).await??;
-            pubsub.psubscribe(format!("{PREFIX}*")).await?;
+            pubsub.psubscribe(format!("{prefix}*")).await?;
             anyhow::Ok(pubsub)
         };
         let connected = tokio::select! {
@@ -123,7 +129,7 @@ async fn subscriber(
                         _ = stop.changed() => return,
                     };
                     let Some(msg) = next else { break };
-                    let Some(topic) = msg.get_channel_name().strip_prefix(PREFIX) else {
+                    let Some(topic) = msg.get_channel_name().strip_prefix(prefix.as_str()) else {
                         continue;
                     };
                     if let Ok(payload) = msg.get_payload::<String>() {

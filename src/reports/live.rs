@@ -165,9 +165,13 @@ impl ReportHub {
         }
     }
 
+    /// Sends, then advances `last`: a subscriber joining in between reads `last` as the
+    /// position before this report and finds the report in the database, so it cannot fall
+    /// between the two.
     fn emit(&self, report: LiveReport) {
-        self.last.store(report.position, Ordering::SeqCst);
+        let position = report.position;
         let _ = self.tx.send(Arc::new(report));
+        self.last.store(position, Ordering::SeqCst);
     }
 }
 
