@@ -143,6 +143,27 @@ pub fn router(app: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(drop_odd_request_ids))
+}
+
+/// A client's `X-Request-Id` is kept only if it is short and plain (it ends up in logs and
+/// response headers); otherwise the server makes a fresh one.
+async fn drop_odd_request_ids(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let odd = req.headers().get("x-request-id").is_some_and(|v| {
+        let bytes = v.as_bytes();
+        bytes.is_empty()
+            || bytes.len() > 128
+            || !bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(b))
+    });
+    if odd {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// Browsers may call the API from the configured origins (`*` for any); none by default, which

@@ -302,3 +302,33 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
         assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
     }
 }
+
+#[tokio::test]
+async fn odd_request_ids_are_replaced_by_fresh_ones() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a".repeat(500))
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap();
+    assert!(id.len() <= 64 && id != "a".repeat(500), "{id}");
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "spaces are odd")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "spaces are odd");
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-123_abc.def")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-123_abc.def");
+}
