@@ -82,13 +82,22 @@ impl AppState {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let rate = Arc::new(crate::ratelimit::RateLimiter::new(
-            redis.clone(),
-            &deployment,
-            settings.login_attempts_per_minute,
-            settings.login_attempts_per_ip_per_minute,
-            settings.mutations_per_minute,
-        ));
+        let rate = {
+            use crate::ratelimit::{Limit, RateLimiter};
+            Arc::new(RateLimiter::new(
+                redis.clone(),
+                &deployment,
+                &[
+                    (Limit::LoginUser, settings.login_attempts_per_minute),
+                    (Limit::LoginIp, settings.login_attempts_per_ip_per_minute),
+                    (Limit::Mutations, settings.mutations_per_minute),
+                    (
+                        Limit::Registrations,
+                        settings.registrations_per_ip_per_minute,
+                    ),
+                ],
+            ))
+        };
         Ok(AppState {
             persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(redis.clone())),
             rate,
@@ -129,7 +138,11 @@ pub fn router(app: AppState) -> Router {
         .with_state(ServerState { app, schema })
         // Innermost first: the body limit and timeout guard the handlers; compression, CORS and
         // security headers shape every response; metrics and tracing see everything.
+        // MAX_BODY_BYTES governs, not axum's own 2 MB default; an oversized body gets a GraphQL
+        // error that names the limit.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(settings.max_body_bytes, explain_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(CompressionLayer::new())
         .layer(cors(&settings.cors_allowed_origins))
@@ -191,6 +204,23 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods(methods)
         .allow_headers(headers)
         .expose_headers([HeaderName::from_static("x-request-id")])
+}
+
+/// Turns the body limit's bare 413 into a GraphQL error that names the limit.
+async fn explain_too_large(
+    State(limit): State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(req).await;
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    let body = serde_json::json!({ "errors": [{
+        "message": format!("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)"),
+        "extensions": { "code": "BAD_USER_INPUT" },
+    }] });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
 }
 
 /// Counts every HTTP response by status and times it.

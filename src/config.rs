@@ -82,6 +82,8 @@ pub struct Settings {
     pub login_attempts_per_ip_per_minute: u64,
     /// `MUTATIONS_PER_MINUTE`: mutations allowed per logged-in user per minute.
     pub mutations_per_minute: u64,
+    /// `REGISTRATIONS_PER_IP_PER_MINUTE`: accounts that may be registered per client address per minute.
+    pub registrations_per_ip_per_minute: u64,
     /// `TRUSTED_PROXIES`: comma-separated addresses whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `MAX_QUERY_DEPTH`: deepest selection nesting allowed (introspection needs about 13).
@@ -213,6 +215,8 @@ impl Settings {
         let login_user = parse_number(&get, "LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 100_000)?;
         let login_ip = parse_number(&get, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", 30, 1, 100_000)?;
         let mutations = parse_number(&get, "MUTATIONS_PER_MINUTE", 600, 1, 1_000_000)?;
+        let registrations =
+            parse_number(&get, "REGISTRATIONS_PER_IP_PER_MINUTE", 60, 1, 1_000_000)?;
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -264,6 +268,7 @@ impl Settings {
             login_attempts_per_minute: login_user,
             login_attempts_per_ip_per_minute: login_ip,
             mutations_per_minute: mutations,
+            registrations_per_ip_per_minute: registrations,
             trusted_proxies,
             max_query_depth: max_depth,
             max_query_complexity: max_complexity,

@@ -50,6 +50,13 @@ impl Live {
         if effects.availability.is_empty() && effects.notifications.is_empty() {
             return;
         }
+        // This instance's subscribers hear at once; others through pub/sub.
+        for event in &effects.availability {
+            self.availability.changed(*event);
+        }
+        for n in &effects.notifications {
+            self.notifications.deliver(n.clone());
+        }
         let pubsub = self.pubsub.clone();
         tokio::spawn(async move {
             for event in effects.availability {

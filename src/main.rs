@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+// glibc malloc took a quarter of the CPU under the browse benchmark (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = evenntify::cli::Cli::parse();

@@ -68,6 +68,20 @@ impl LabelledCounter {
             .or_default() += 1;
     }
 
+    /// How many label combinations exist.
+    pub fn distinct(&self) -> usize {
+        self.values.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether some combination has `value` at label position `index`.
+    pub fn has_label(&self, index: usize, value: &str) -> bool {
+        self.values
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .any(|k| k.get(index).is_some_and(|v| v == value))
+    }
+
     pub fn get(&self, labels: &[&str]) -> u64 {
         let key: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
         self.values

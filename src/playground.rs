@@ -75,6 +75,8 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "transactionReports.graphql",
     "eventAvailability.graphql",
     "myNotifications.graphql",
+    "notifications.graphql",
+    "markNotificationsRead.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`

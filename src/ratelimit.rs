@@ -19,6 +19,8 @@ pub enum Limit {
     LoginIp,
     /// Mutations by one user.
     Mutations,
+    /// Accounts registered from one client address.
+    Registrations,
 }
 
 impl Limit {
@@ -27,6 +29,7 @@ impl Limit {
             Limit::LoginUser => "login_username",
             Limit::LoginIp => "login_ip",
             Limit::Mutations => "mutations",
+            Limit::Registrations => "registrations",
         }
     }
 }
@@ -37,7 +40,7 @@ pub struct RateLimiter {
     deployment: String,
     connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     local: Mutex<HashMap<(Limit, String), (u64, u64)>>,
-    budgets: [(Limit, u64); 3],
+    budgets: Vec<(Limit, u64)>,
 }
 
 fn window_now() -> (u64, u64) {
@@ -51,23 +54,14 @@ fn window_now() -> (u64, u64) {
 }
 
 impl RateLimiter {
-    pub fn new(
-        redis: Option<redis::Client>,
-        deployment: &str,
-        login_per_user: u64,
-        login_per_ip: u64,
-        mutations: u64,
-    ) -> Self {
+    /// `budgets`: hits allowed per minute for each limit (a limit not listed is unlimited).
+    pub fn new(redis: Option<redis::Client>, deployment: &str, budgets: &[(Limit, u64)]) -> Self {
         RateLimiter {
             redis,
             deployment: deployment.to_string(),
             connection: tokio::sync::Mutex::new(None),
             local: Mutex::new(HashMap::new()),
-            budgets: [
-                (Limit::LoginUser, login_per_user),
-                (Limit::LoginIp, login_per_ip),
-                (Limit::Mutations, mutations),
-            ],
+            budgets: budgets.to_vec(),
         }
     }
 
@@ -95,6 +89,7 @@ impl RateLimiter {
                         Limit::LoginUser => "login attempts for this username",
                         Limit::LoginIp => "login attempts from this address",
                         Limit::Mutations => "changes",
+                        Limit::Registrations => "registrations from this address",
                     }
                 ),
                 retry_after_seconds: retry_after,
@@ -159,7 +154,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_plus_one_is_refused_with_a_retry_time() {
-        let limiter = RateLimiter::new(None, "test", 3, 100, 100);
+        let limiter = RateLimiter::new(
+            None,
+            "test",
+            &[(Limit::LoginUser, 3), (Limit::LoginIp, 100)],
+        );
         for _ in 0..3 {
             limiter.hit(Limit::LoginUser, "alice").await.unwrap();
         }

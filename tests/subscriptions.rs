@@ -1561,3 +1561,63 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
         }
     }
 }
+
+/// With Redis configured but unreachable, this instance's own subscribers still hear about its
+/// own changes at once: local delivery does not wait for a round trip through Redis.
+#[tokio::test]
+async fn notifications_and_availability_reach_local_subscribers_while_redis_is_unreachable() {
+    let app = spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let org = app.register("local_org", "ORGANIZER").await;
+    let (event, types) = app.create_event(&org, "Local", 3, &[("GA", 500, 10)]).await;
+    app.publish(&org, &event).await;
+    let buyer = app.register("local_buyer", "USER").await;
+    app.ok(
+        Some(&buyer.access),
+        "mutation { topUpWallet(amountCents: 5000, idempotencyKey: \"t\") { balanceCents } }",
+        json!({}),
+    )
+    .await;
+
+    let mut ws = ws::WsClient::connected(app.addr, Some(&buyer.access)).await;
+    ws.subscribe("n", "subscription { myNotifications { kind } }", json!({}))
+        .await;
+    ws.subscribe(
+        "a",
+        "subscription($e: ID!) { eventAvailability(eventId: $e) { available } }",
+        json!({ "e": event }),
+    )
+    .await;
+    assert_eq!(
+        ws.next_data("a", Duration::from_secs(5)).await["eventAvailability"]["available"],
+        10
+    );
+
+    let held = app
+        .ok(
+            Some(&buyer.access),
+            "mutation($t: ID!) { reserve(input: { ticketTypeId: $t, quantity: 2 }) { id } }",
+            json!({ "t": types[0] }),
+        )
+        .await;
+    app.ok(
+        Some(&buyer.access),
+        "mutation($r: ID!) { pay(input: { reservationId: $r, idempotencyKey: \"p\" }) { transaction { id } } }",
+        json!({ "r": held["reserve"]["id"] }),
+    )
+    .await;
+
+    let mut kinds = Vec::new();
+    let mut seats = None;
+    while kinds.is_empty() || seats != Some(8) {
+        let frame = ws.next_frame(Duration::from_secs(3)).await;
+        let ws::Frame::Json(m) = frame else {
+            panic!("unexpected frame {frame:?}")
+        };
+        match m["id"].as_str() {
+            Some("n") => kinds.push(m["payload"]["data"]["myNotifications"]["kind"].clone()),
+            Some("a") => seats = m["payload"]["data"]["eventAvailability"]["available"].as_i64(),
+            _ => {}
+        }
+    }
+    assert_eq!(kinds, vec![json!("RESERVATION_CONFIRMED")]);
+}

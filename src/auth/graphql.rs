@@ -153,6 +153,21 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The account to create.")] input: RegisterInput,
     ) -> async_graphql::Result<AuthPayload> {
+        // Each registration costs an Argon2 hash: budget them per client address.
+        if let Some(ip) = ctx.data_opt::<crate::graphql::context::ClientIp>() {
+            let state = ctx.state();
+            if let Err(err) = state
+                .rate
+                .hit(crate::ratelimit::Limit::Registrations, &ip.0.to_string())
+                .await
+            {
+                state
+                    .metrics
+                    .rate_limited
+                    .inc(&[crate::ratelimit::Limit::Registrations.name()]);
+                return Err(err.into());
+            }
+        }
         let account = NewAccount {
             username: input.username,
             password: input.password,

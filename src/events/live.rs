@@ -25,6 +25,9 @@ pub struct Availability {
 pub struct AvailabilityHub {
     db: DatabaseConnection,
     tx: broadcast::Sender<Arc<Availability>>,
+    /// Changes made on this instance, so they need no round trip through Redis (or survive it
+    /// being down).
+    local: tokio::sync::mpsc::UnboundedSender<Uuid>,
 }
 
 impl AvailabilityHub {
@@ -33,12 +36,19 @@ impl AvailabilityHub {
         pubsub: Arc<dyn PubSub>,
         stop: watch::Receiver<bool>,
     ) -> Arc<Self> {
+        let (local, local_rx) = tokio::sync::mpsc::unbounded_channel();
         let hub = Arc::new(AvailabilityHub {
             db,
             tx: broadcast::channel(1024).0,
+            local,
         });
-        tokio::spawn(hub.clone().run(pubsub, stop));
+        tokio::spawn(hub.clone().run(pubsub, local_rx, stop));
         hub
+    }
+
+    /// Seats of `event` changed on this instance.
+    pub fn changed(&self, event: Uuid) {
+        let _ = self.local.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Availability>> {
@@ -57,13 +67,21 @@ impl AvailabilityHub {
         })
     }
 
-    async fn run(self: Arc<Self>, pubsub: Arc<dyn PubSub>, mut stop: watch::Receiver<bool>) {
+    async fn run(
+        self: Arc<Self>,
+        pubsub: Arc<dyn PubSub>,
+        mut local: tokio::sync::mpsc::UnboundedReceiver<Uuid>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut rx = pubsub.subscribe();
         let mut dirty: HashSet<Uuid> = HashSet::new();
         let mut flush = tokio::time::interval(COALESCE);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                Some(id) = local.recv() => {
+                    dirty.insert(id);
+                }
                 m = rx.recv() => match m {
                     Ok(m) if m.topic == topic::AVAILABILITY => {
                         if let Ok(id) = m.payload.parse() {

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextSubscribe,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
@@ -63,9 +64,42 @@ fn aliases(doc: &ExecutableDocument) -> usize {
     in_operations + in_fragments
 }
 
+/// A refusal that belongs to the whole document, so it carries no source location.
 fn refuse(err: AppError) -> ServerError {
-    async_graphql::Error::from(err).into_server_error(Default::default())
+    let err = async_graphql::Error::from(err);
+    let mut server_error = ServerError::new(err.message, None);
+    server_error.extensions = err.extensions;
+    server_error
 }
+
+/// Every error gets a code from the fixed list; depth and complexity refusals name their limit.
+fn shape_errors(errors: &mut [ServerError], state: Option<&AppState>) {
+    for error in errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_some() {
+            continue;
+        }
+        ext.set("code", "BAD_USER_INPUT");
+        if let Some(state) = state {
+            let s = &state.settings;
+            if error.message == "Query is nested too deep." {
+                error.message = format!(
+                    "the query is nested too deep; the limit is {} (MAX_QUERY_DEPTH)",
+                    s.max_query_depth
+                );
+            } else if error.message == "Query is too complex." {
+                error.message = format!(
+                    "the query is too complex (lists count as many items as they may return); the limit is {} (MAX_QUERY_COMPLEXITY)",
+                    s.max_query_complexity
+                );
+            }
+        }
+    }
+}
+
+/// Operation names are chosen by clients; past this many distinct ones, metrics count them
+/// together as "other" so a client cannot grow the series without bound.
+const MAX_OPERATION_LABELS: usize = 500;
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Guard {
@@ -127,30 +161,27 @@ impl Extension for Guard {
         Ok(doc)
     }
 
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, Response> {
+        use futures::StreamExt;
+        let state = ctx.data_opt::<AppState>().cloned();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                shape_errors(&mut response.errors, state.as_ref());
+                response
+            })
+            .boxed()
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
         let mut response = next.run(ctx).await;
         let state = ctx.data_opt::<AppState>();
-        for error in &mut response.errors {
-            let ext = error.extensions.get_or_insert_with(Default::default);
-            if ext.get("code").is_none() {
-                ext.set("code", "BAD_USER_INPUT");
-                if let Some(state) = state {
-                    let s = &state.settings;
-                    if error.message == "Query is nested too deep." {
-                        error.message = format!(
-                            "the query is nested too deep; the limit is {} (MAX_QUERY_DEPTH)",
-                            s.max_query_depth
-                        );
-                    } else if error.message == "Query is too complex." {
-                        error.message = format!(
-                            "the query is too complex (lists count as many items as they may return); the limit is {} (MAX_QUERY_COMPLEXITY)",
-                            s.max_query_complexity
-                        );
-                    }
-                }
-            }
-        }
+        shape_errors(&mut response.errors, state);
         let operation = self
             .operation
             .lock()
@@ -168,10 +199,14 @@ impl Extension for Guard {
             })
             .unwrap_or_else(|| "ok".into());
         if let Some(state) = state {
-            state
-                .metrics
-                .graphql_operations
-                .inc(&[&operation, &outcome]);
+            let counter = &state.metrics.graphql_operations;
+            let label =
+                if counter.distinct() < MAX_OPERATION_LABELS || counter.has_label(0, &operation) {
+                    operation.as_str()
+                } else {
+                    "other"
+                };
+            counter.inc(&[label, &outcome]);
         }
         tracing::info!(
             operation = %operation,

@@ -108,7 +108,10 @@ pub async fn graphql_get(
             let msg = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
             return (StatusCode::BAD_REQUEST, msg).into_response();
         };
+        // A small read buffer: the default 128 KiB is zero-filled before every read on every
+        // socket, which cost 16% CPU and ~150 KiB per idle subscription in the fanout benchmark.
         return upgrade
+            .read_buffer_size(4096)
             .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| super::ws::serve(server, socket, protocol, request_id));
     }

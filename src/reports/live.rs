@@ -209,13 +209,17 @@ pub fn stream(
                         yield r;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let missed = outbox::after(hub.db(), Some(scope), last, 10_000).await?;
+                Err(broadcast::error::RecvError::Lagged(_)) => loop {
+                    let missed = outbox::after(hub.db(), Some(scope), last, 500).await?;
+                    let done = missed.len() < 500;
                     for r in missed {
                         last = r.position;
                         yield Arc::new(r);
                     }
-                }
+                    if done {
+                        break;
+                    }
+                },
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }

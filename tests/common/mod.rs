@@ -103,6 +103,8 @@ pub fn test_settings(db: &TestDb, vars: &[(&str, &str)]) -> Settings {
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("JWT_SECRET".into(), JWT_SECRET.into()),
         ("DB_MAX_CONNECTIONS".into(), "10".into()),
+        // Every test client is 127.0.0.1; suites register hundreds of users from it.
+        ("REGISTRATIONS_PER_IP_PER_MINUTE".into(), "1000000".into()),
     ]);
     if let Some(redis) = std::env::var("TEST_REDIS_URL")
         .ok()
