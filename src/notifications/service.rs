@@ -3,8 +3,7 @@
 use entity::notification::{self, NotificationKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -12,8 +11,7 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::now;
 use crate::error::AppResult;
-use crate::graphql::pagination::Page;
-use crate::reservations::service::{parse_time_cursor, time_cursor};
+use crate::graphql::pagination::{Page, newest_first};
 
 /// Stores a notification in the caller's transaction; publish it after the commit.
 pub async fn notify(
@@ -50,41 +48,16 @@ pub async fn list(
     if unread_only {
         scope = scope.add(notification::Column::ReadAt.is_null());
     }
-    let total_count = notification::Entity::find()
-        .filter(scope.clone())
-        .count(&state.db)
-        .await? as i64;
-    let mut cond = scope;
-    if let Some(cursor) = after {
-        let (at, id) = parse_time_cursor(cursor)?;
-        cond = cond.add(
-            Condition::any()
-                .add(notification::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(notification::Column::CreatedAt.eq(at))
-                        .add(notification::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let mut rows = notification::Entity::find()
-        .filter(cond)
-        .order_by_desc(notification::Column::CreatedAt)
-        .order_by_desc(notification::Column::Id)
-        .limit(first + 1)
-        .all(&state.db)
-        .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|n| (time_cursor(n.created_at, n.id), n))
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
-        total_count,
-    })
+    let columns = (notification::Column::CreatedAt, notification::Column::Id);
+    newest_first::<notification::Entity>(
+        &state.db,
+        scope,
+        columns,
+        |n| (n.created_at, n.id),
+        first,
+        after,
+    )
+    .await
 }
 
 /// Marks the given notifications (all when `ids` is None) of the viewer read; returns how many

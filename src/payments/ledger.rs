@@ -8,8 +8,8 @@ use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatu
 use entity::wallet;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    SqlErr,
 };
 use uuid::Uuid;
 
@@ -17,8 +17,8 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::Page;
-use crate::reservations::service::{clean_key, parse_time_cursor, time_cursor};
+use crate::graphql::pagination::{Page, newest_first};
+use crate::reservations::service::clean_key;
 
 /// The current balance; 0 for a user who never had a wallet.
 pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> AppResult<i64> {
@@ -276,46 +276,14 @@ pub async fn top_up(state: &AppState, viewer: &Viewer, amount: i64, key: &str) -
     Ok(after)
 }
 
-/// Transactions matching `scope`, newest first, keyset-paged by (createdAt, id).
+/// Transactions matching `scope`, newest first.
 pub async fn list_transactions(
     db: &impl ConnectionTrait,
     scope: Condition,
     first: u64,
     after: Option<&str>,
 ) -> AppResult<Page<transaction::Model>> {
-    let total_count = transaction::Entity::find()
-        .filter(scope.clone())
-        .count(db)
-        .await? as i64;
-    let mut cond = scope;
-    if let Some(cursor) = after {
-        let (at, id) = parse_time_cursor(cursor)?;
-        cond = cond.add(
-            Condition::any()
-                .add(transaction::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(transaction::Column::CreatedAt.eq(at))
-                        .add(transaction::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let mut rows = transaction::Entity::find()
-        .filter(cond)
-        .order_by_desc(transaction::Column::CreatedAt)
-        .order_by_desc(transaction::Column::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|t| (time_cursor(t.created_at, t.id), t))
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
-        total_count,
-    })
+    let columns = (transaction::Column::CreatedAt, transaction::Column::Id);
+    newest_first::<transaction::Entity>(db, scope, columns, |t| (t.created_at, t.id), first, after)
+        .await
 }

@@ -8,8 +8,8 @@ use entity::ticket::{self, TicketStatus};
 use entity::ticket_type;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
+use crate::graphql::pagination::{Page, newest_first};
 use crate::live::Effects;
 use entity::notification::NotificationKind;
 
@@ -362,7 +362,7 @@ pub async fn find_for_viewer(
     ))
 }
 
-/// Newest first; the cursor is (createdAt, id) of the last item seen.
+/// The viewer's reservations, newest first.
 pub async fn list_mine(
     state: &AppState,
     viewer: &Viewer,
@@ -370,52 +370,14 @@ pub async fn list_mine(
     after: Option<&str>,
 ) -> AppResult<Page<reservation::Model>> {
     let mine = Condition::all().add(reservation::Column::UserId.eq(viewer.user_id));
-    let total_count = reservation::Entity::find()
-        .filter(mine.clone())
-        .count(&state.db)
-        .await? as i64;
-    let mut cond = mine;
-    if let Some(cursor) = after {
-        let (at, id) = parse_time_cursor(cursor)?;
-        cond = cond.add(
-            Condition::any()
-                .add(reservation::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(reservation::Column::CreatedAt.eq(at))
-                        .add(reservation::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let mut rows = reservation::Entity::find()
-        .filter(cond)
-        .order_by_desc(reservation::Column::CreatedAt)
-        .order_by_desc(reservation::Column::Id)
-        .limit(first + 1)
-        .all(&state.db)
-        .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|r| (time_cursor(r.created_at, r.id), r))
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
-        total_count,
-    })
-}
-
-/// Cursor over (time, id), shared by every newest-first list.
-pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    encode_cursor(&format!("{}|{}", at.timestamp_micros(), id))
-}
-
-pub fn parse_time_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, Uuid)> {
-    let plain = decode_cursor(cursor)?;
-    let bad = || AppError::bad_input("`after` is not a cursor returned by this list");
-    let (micros, id) = plain.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    let columns = (reservation::Column::CreatedAt, reservation::Column::Id);
+    newest_first::<reservation::Entity>(
+        &state.db,
+        mine,
+        columns,
+        |r| (r.created_at, r.id),
+        first,
+        after,
+    )
+    .await
 }
