@@ -99,7 +99,10 @@ impl AppState {
             ))
         };
         Ok(AppState {
-            persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(redis.clone())),
+            persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(
+                redis.clone(),
+                &deployment,
+            )),
             rate,
             live,
             gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),

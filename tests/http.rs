@@ -196,8 +196,16 @@ async fn batches_run_each_operation_and_oversized_batches_are_refused() {
 #[tokio::test]
 async fn automatic_persisted_queries_follow_apollos_protocol() {
     use sha2::{Digest, Sha256};
-    let app = spawn_app().await;
-    let query = "query Count { events { totalCount } }";
+    // Two instances on one database (one deployment): the second is used at the end.
+    let db = common::TestDb::new().await;
+    let settings = common::test_settings(&db, &[]);
+    let app = common::spawn_on(db, settings.clone()).await;
+    // Unique per run: persisted queries outlive a test run in Redis.
+    let query = format!(
+        "query Count{} {{ events {{ totalCount }} }}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let query = query.as_str();
     let hash = hex::encode(Sha256::digest(query.as_bytes()));
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
 
@@ -288,7 +296,7 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
 
     // With Redis, another instance knows the hash too.
     if std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()) {
-        let other = spawn_app().await;
+        let other = common::spawn_on(common::TestDb::sqlite(), settings).await;
         let res: Value = other
             .client
             .post(other.url("/graphql"))

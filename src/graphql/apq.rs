@@ -21,6 +21,8 @@ const NOT_FOUND: &str = "PersistedQueryNotFound";
 
 pub struct PersistedQueries {
     redis: Option<redis::Client>,
+    /// `evenntify:<deployment>:apq:`: each deployment keeps its own.
+    prefix: String,
     connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     local: Mutex<Local>,
 }
@@ -33,8 +35,9 @@ type Local = (u64, HashMap<String, (u64, String)>);
 pub struct ApqError(pub String);
 
 impl PersistedQueries {
-    pub fn new(redis: Option<redis::Client>) -> Self {
+    pub fn new(redis: Option<redis::Client>, deployment: &str) -> Self {
         PersistedQueries {
+            prefix: format!("evenntify:{deployment}:apq:"),
             redis,
             connection: tokio::sync::Mutex::new(None),
             local: Mutex::new((0, HashMap::new())),
@@ -87,7 +90,9 @@ impl PersistedQueries {
     }
 
     async fn get(&self, hash: &str) -> Option<String> {
-        if let Some(found) = self.redis_command(redis::cmd("GET").arg(key(hash))).await
+        if let Some(found) = self
+            .redis_command(redis::cmd("GET").arg(format!("{}{hash}", self.prefix)))
+            .await
             && let Ok(Some(query)) = redis::from_redis_value::<Option<String>>(found)
         {
             return Some(query);
@@ -100,7 +105,7 @@ impl PersistedQueries {
         let _ = self
             .redis_command(
                 redis::cmd("SET")
-                    .arg(key(hash))
+                    .arg(format!("{}{hash}", self.prefix))
                     .arg(query)
                     .arg("EX")
                     .arg(TTL_SECONDS),
@@ -145,10 +150,6 @@ impl PersistedQueries {
     }
 }
 
-fn key(hash: &str) -> String {
-    format!("evenntify:apq:{hash}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_works_once_its_query_was_sent_and_wrong_hashes_are_refused() {
-        let apq = PersistedQueries::new(None);
+        let apq = PersistedQueries::new(None, "test");
         let query = "{ me { id } }";
         let hash = hex::encode(Sha256::digest(query.as_bytes()));
         let mut unknown = with_hash("", &hash);
