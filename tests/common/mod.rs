@@ -283,6 +283,59 @@ impl TestApp {
     }
 }
 
+/// Registers `n` users, 20 at a time (Argon2 makes registration deliberately slow).
+pub async fn register_many(app: &TestApp, prefix: &str, n: usize) -> Vec<Account> {
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i:03}")).collect();
+    let mut accounts = Vec::with_capacity(n);
+    for chunk in names.chunks(20) {
+        accounts.extend(
+            futures::future::join_all(chunk.iter().map(|name| app.register(name, "USER"))).await,
+        );
+    }
+    accounts
+}
+
+/// An admin, created the way `evenntify create-admin` does it, then logged in.
+pub async fn admin(app: &TestApp) -> Account {
+    evenntify::auth::service::create_user(
+        &app.state,
+        evenntify::auth::service::NewAccount {
+            username: "root".into(),
+            password: "correct horse battery".into(),
+            email: None,
+            role: evenntify::auth::Role::Admin,
+        },
+    )
+    .await
+    .expect("create admin");
+    let data = app
+        .ok(
+            None,
+            "mutation { login(username: \"root\", password: \"correct horse battery\") { accessToken refreshToken user { id username } } }",
+            json!({}),
+        )
+        .await;
+    let p = &data["login"];
+    Account {
+        id: p["user"]["id"].as_str().unwrap().to_string(),
+        username: "root".into(),
+        access: p["accessToken"].as_str().unwrap().to_string(),
+        refresh: p["refreshToken"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A published event starting in ten days; returns its id and ticket type ids.
+pub async fn published_event(
+    app: &TestApp,
+    organizer: &Account,
+    title: &str,
+    tickets: &[(&str, i64, i32)],
+) -> (String, Vec<String>) {
+    let (event, types) = app.create_event(organizer, title, 10, tickets).await;
+    app.publish(organizer, &event).await;
+    (event, types)
+}
+
 /// The `extensions.code` of the first error, panicking if there is none.
 pub fn error_code(res: &Value) -> &str {
     res["errors"][0]["extensions"]["code"]
