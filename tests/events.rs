@@ -346,7 +346,18 @@ async fn each_filter_narrows_the_listing() {
     assert_eq!(list(json!({ "onlyAvailable": false })).await.len(), 3);
 }
 
+/// Statements one page costs. The counter is the whole instance's, so background work (the
+/// report sequencer, the hub's database tail, the sweeper) can land inside a measurement; it
+/// only ever adds, so the fewest of five measurements is the page's own cost.
 async fn statements_for_page(app: &common::TestApp, first: usize) -> f64 {
+    let mut fewest = f64::MAX;
+    for _ in 0..5 {
+        fewest = fewest.min(statements_for_page_once(app, first).await);
+    }
+    fewest
+}
+
+async fn statements_for_page_once(app: &common::TestApp, first: usize) -> f64 {
     let query = "query($first: Int) { events(first: $first) { totalCount edges { node {
         id title capacity available organizer { id username } ticketTypes { id name priceCents available }
     } } } }";
