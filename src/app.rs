@@ -64,10 +64,20 @@ impl AppState {
             .transpose()
             .context("invalid REDIS_URL")?;
         let deployment = crate::db::deployment_id(&db).await?;
+        // One connection manager for commands (rate limits, persisted queries, publishing),
+        // shared by clones, reconnecting by itself; created lazily so a Redis that is down at
+        // startup only degrades the instance. Pub/sub keeps a subscriber connection of its own.
+        let commands = redis
+            .clone()
+            .map(crate::pubsub::redis::command_connection)
+            .transpose()?;
         let (stop, _) = tokio::sync::watch::channel(false);
         let pubsub: Arc<dyn crate::pubsub::PubSub> = match &redis {
             Some(client) => crate::pubsub::redis::RedisPubSub::start(
                 client.clone(),
+                commands
+                    .clone()
+                    .context("a Redis client without its command connection")?,
                 &deployment,
                 metrics.clone(),
                 stop.subscribe(),
@@ -75,20 +85,34 @@ impl AppState {
             None => Arc::new(crate::pubsub::memory::MemoryPubSub::default()),
         };
         let live = Arc::new(
-            crate::live::Live::start(db.clone(), pubsub, stop)
-                .await
-                .map_err(AppError::into_anyhow)?,
+            crate::live::Live::start(
+                db.clone(),
+                pubsub,
+                stop,
+                settings.ws_max_sockets_per_address,
+            )
+            .await
+            .map_err(AppError::into_anyhow)?,
         );
+
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         let rate = {
             use crate::ratelimit::{Limit, RateLimiter};
             Arc::new(RateLimiter::new(
-                redis.clone(),
+                commands.clone(),
                 &deployment,
                 &[
                     (Limit::LoginUser, settings.login_attempts_per_minute),
+                    (
+                        Limit::LoginUserGlobal,
+                        settings.login_failures_per_username_per_hour,
+                    ),
+                    (
+                        Limit::PersistedQueries,
+                        settings.apq_stores_per_ip_per_minute,
+                    ),
                     (Limit::LoginIp, settings.login_attempts_per_ip_per_minute),
                     (Limit::Mutations, settings.mutations_per_minute),
                     (
@@ -100,8 +124,9 @@ impl AppState {
         };
         Ok(AppState {
             persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(
-                redis.clone(),
+                commands,
                 &deployment,
+                settings.apq_max_document_bytes,
             )),
             rate,
             live,

@@ -76,8 +76,12 @@ pub struct Settings {
     pub ws_init_timeout: Duration,
     /// `WS_PING_INTERVAL_SECONDS`: how often the server pings WebSocket clients.
     pub ws_ping_interval: Duration,
-    /// `LOGIN_ATTEMPTS_PER_MINUTE`: login attempts allowed per username per minute.
+    /// `LOGIN_ATTEMPTS_PER_MINUTE`: failed logins allowed per username from one client address
+    /// per minute.
     pub login_attempts_per_minute: u64,
+    /// `LOGIN_FAILURES_PER_USERNAME_PER_HOUR`: failed logins allowed per username from all
+    /// addresses together per hour; addresses the user logged in from before are exempt.
+    pub login_failures_per_username_per_hour: u64,
     /// `LOGIN_ATTEMPTS_PER_IP_PER_MINUTE`: login attempts allowed per client address per minute.
     pub login_attempts_per_ip_per_minute: u64,
     /// `MUTATIONS_PER_MINUTE`: mutations allowed per logged-in user per minute.
@@ -94,8 +98,16 @@ pub struct Settings {
     pub max_aliases: usize,
     /// `MAX_BATCH`: most operations in one batched request.
     pub max_batch: usize,
-    /// `MAX_BODY_BYTES`: largest request body.
+    /// `MAX_BODY_BYTES`: largest request body (and largest WebSocket message).
     pub max_body_bytes: usize,
+    /// `APQ_MAX_DOCUMENT_BYTES`: largest document stored as a persisted query.
+    pub apq_max_document_bytes: usize,
+    /// `APQ_STORES_PER_IP_PER_MINUTE`: new persisted queries stored per client address per minute.
+    pub apq_stores_per_ip_per_minute: u64,
+    /// `WS_MAX_SOCKETS_PER_ADDRESS`: WebSockets one client address may hold open on an instance.
+    pub ws_max_sockets_per_address: usize,
+    /// `WS_MAX_SUBSCRIPTIONS_PER_SOCKET`: operations one WebSocket may run at once.
+    pub ws_max_subscriptions_per_socket: usize,
     /// `REQUEST_TIMEOUT_SECONDS`: longest an HTTP request may take.
     pub request_timeout: Duration,
     /// `SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests get to finish after SIGTERM.
@@ -213,6 +225,13 @@ impl Settings {
         let ws_init = parse_number(&get, "WS_INIT_TIMEOUT_SECONDS", 10, 1, 600)?;
         let ws_ping = parse_number(&get, "WS_PING_INTERVAL_SECONDS", 15, 1, 3_600)?;
         let login_user = parse_number(&get, "LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 100_000)?;
+        let login_global = parse_number(
+            &get,
+            "LOGIN_FAILURES_PER_USERNAME_PER_HOUR",
+            100,
+            1,
+            1_000_000,
+        )?;
         let login_ip = parse_number(&get, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", 30, 1, 100_000)?;
         let mutations = parse_number(&get, "MUTATIONS_PER_MINUTE", 600, 1, 1_000_000)?;
         let registrations =
@@ -237,6 +256,18 @@ impl Settings {
         let max_batch = parse_number(&get, "MAX_BATCH", 10, 1, 1_000)? as usize;
         let max_body =
             parse_number(&get, "MAX_BODY_BYTES", 256 * 1024, 1_024, 100 * 1024 * 1024)? as usize;
+        let apq_max_document = parse_number(
+            &get,
+            "APQ_MAX_DOCUMENT_BYTES",
+            32 * 1024,
+            256,
+            10 * 1024 * 1024,
+        )? as usize;
+        let apq_stores = parse_number(&get, "APQ_STORES_PER_IP_PER_MINUTE", 100, 1, 1_000_000)?;
+        let ws_sockets =
+            parse_number(&get, "WS_MAX_SOCKETS_PER_ADDRESS", 256, 1, 10_000_000)? as usize;
+        let ws_subscriptions =
+            parse_number(&get, "WS_MAX_SUBSCRIPTIONS_PER_SOCKET", 100, 1, 100_000)? as usize;
         let request_timeout = parse_number(&get, "REQUEST_TIMEOUT_SECONDS", 30, 1, 3_600)?;
         let shutdown_timeout = parse_number(&get, "SHUTDOWN_TIMEOUT_SECONDS", 20, 1, 3_600)?;
         let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
@@ -266,6 +297,7 @@ impl Settings {
             ws_init_timeout: Duration::from_secs(ws_init),
             ws_ping_interval: Duration::from_secs(ws_ping),
             login_attempts_per_minute: login_user,
+            login_failures_per_username_per_hour: login_global,
             login_attempts_per_ip_per_minute: login_ip,
             mutations_per_minute: mutations,
             registrations_per_ip_per_minute: registrations,
@@ -275,6 +307,10 @@ impl Settings {
             max_aliases,
             max_batch,
             max_body_bytes: max_body,
+            apq_max_document_bytes: apq_max_document,
+            apq_stores_per_ip_per_minute: apq_stores,
+            ws_max_sockets_per_address: ws_sockets,
+            ws_max_subscriptions_per_socket: ws_subscriptions,
             request_timeout: Duration::from_secs(request_timeout),
             shutdown_timeout: Duration::from_secs(shutdown_timeout),
             cors_allowed_origins,

@@ -22,6 +22,11 @@ pub async fn connect(
     settings: &Settings,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<DatabaseConnection> {
+    if settings.database_kind() == DatabaseKind::Sqlite
+        && let Some(path) = sqlite_path(&settings.database_url)
+    {
+        private_file(&path)?;
+    }
     let mut opts = ConnectOptions::new(settings.database_url.clone());
     opts.max_connections(settings.db_max_connections)
         .min_connections(1)
@@ -71,11 +76,74 @@ pub async fn connect(
     Ok(db)
 }
 
+/// The file behind a SQLite URL (`sqlite://evenntify.db?mode=rwc`, `sqlite:///abs/x.db`,
+/// `sqlite:x.db`); `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// The SQLite file holds the generated signing secret: create it readable by its owner only
+/// (SQLite gives its -wal and -shm files the same permissions), and take read access away from
+/// others on a file an earlier version created. Says so when it creates the file.
+fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => tracing::info!(
+                path = %path.display(),
+                "created the SQLite database (readable by this user only); migrations run next, and a token-signing secret is generated and kept in it"
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+                        .with_context(|| {
+                        format!("cannot restrict the permissions of {}", path.display())
+                    })?;
+                }
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot create the SQLite database {}", path.display())
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let pending = migration::Migrator::get_pending_migrations(db)
+        .await
+        .context("reading the applied migrations")?
+        .len();
     migration::Migrator::up(db, None)
         .await
-        .context("running migrations")
+        .context("running migrations")?;
+    if pending > 0 {
+        tracing::info!(applied = pending, "database migrations applied");
+    }
+    if pending == migration::Migrator::migrations().len() {
+        tracing::info!(
+            "a new, empty database: `evenntify seed` fills it with demo events and logins"
+        );
+    }
+    Ok(())
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at BEGIN
@@ -191,6 +259,21 @@ pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        use std::path::PathBuf;
+        assert_eq!(
+            super::sqlite_path("sqlite://evenntify.db?mode=rwc"),
+            Some(PathBuf::from("evenntify.db"))
+        );
+        assert_eq!(
+            super::sqlite_path("sqlite:///tmp/x/test.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/x/test.db"))
+        );
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_path("postgres://x/y"), None);
+    }
+
     #[test]
     fn passwords_in_database_urls_are_redacted() {
         assert_eq!(

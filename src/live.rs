@@ -13,12 +13,15 @@ use crate::events::live::AvailabilityHub;
 use crate::notifications::live::NotificationHub;
 use crate::pubsub::{PubSub, topic};
 use crate::reports::live::ReportHub;
+use crate::sockets::Sockets;
 
 pub struct Live {
     pub pubsub: Arc<dyn PubSub>,
     pub reports: Arc<ReportHub>,
     pub availability: Arc<AvailabilityHub>,
     pub notifications: Arc<NotificationHub>,
+    /// Open WebSockets: per-address caps and revoked sessions.
+    pub sockets: Arc<Sockets>,
     /// Changes to `true` when the instance shuts down; background tasks watch it.
     pub stop: watch::Sender<bool>,
 }
@@ -28,11 +31,14 @@ impl Live {
         db: sea_orm::DatabaseConnection,
         pubsub: Arc<dyn PubSub>,
         stop: watch::Sender<bool>,
+        max_sockets_per_address: usize,
     ) -> AppResult<Self> {
         let reports = ReportHub::start(db.clone(), pubsub.clone(), stop.subscribe()).await?;
         let availability = AvailabilityHub::start(db, pubsub.clone(), stop.subscribe());
         let notifications = NotificationHub::start(pubsub.clone(), stop.subscribe());
+        let sockets = Sockets::start(pubsub.clone(), max_sockets_per_address, stop.subscribe());
         Ok(Live {
+            sockets,
             pubsub,
             reports,
             availability,

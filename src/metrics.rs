@@ -98,11 +98,26 @@ impl LabelledCounter {
             let pairs: Vec<String> = label_names
                 .iter()
                 .zip(labels)
-                .map(|(n, v)| format!("{n}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .map(|(n, v)| format!("{n}=\"{}\"", escape_label(v)))
                 .collect();
             let _ = writeln!(out, "{name}{{{}}} {value}", pairs.join(","));
         }
     }
+}
+
+/// A label value as the Prometheus text format wants it: backslash, double quote and line feed
+/// escaped, so no value can end its line and forge another series.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[derive(Default)]
@@ -288,6 +303,8 @@ mod tests {
         m.http_latency.observe(Duration::from_millis(3));
         m.http_latency.observe(Duration::from_millis(300));
         m.graphql_operations.inc(&["Say \"hi\"", "ok"]);
+        m.graphql_operations
+            .inc(&["x\"} 1\nevenntify_forged_total{a=\"\\", "ok"]);
         let text = m.render();
         assert!(
             text.contains("evenntify_http_request_duration_seconds_bucket{le=\"0.005\"} 1"),
@@ -305,6 +322,14 @@ mod tests {
             text.contains(
                 r#"evenntify_graphql_operations_total{operation="Say \"hi\"",outcome="ok"} 1"#
             ),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("evenntify_forged")),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"operation="x\"} 1\nevenntify_forged_total{a=\"\\""#),
             "{text}"
         );
     }

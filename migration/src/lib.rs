@@ -10,6 +10,7 @@ mod m20261121_000001_create_accounts;
 mod m20261121_000002_create_events;
 mod m20261121_000003_create_reservations_and_payments;
 mod m20261121_000004_create_live_reports_and_notifications;
+mod m20261201_000005_session_addresses;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_events::Migration),
             Box::new(m20261121_000003_create_reservations_and_payments::Migration),
             Box::new(m20261121_000004_create_live_reports_and_notifications::Migration),
+            Box::new(m20261201_000005_session_addresses::Migration),
         ]
     }
 }

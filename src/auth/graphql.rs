@@ -174,7 +174,10 @@ impl AuthMutation {
             email: input.email,
             role: input.role.unwrap_or(RoleGql::User).into(),
         };
-        Ok(service::register(ctx.state(), account).await?.into())
+        let ip = ctx
+            .data_opt::<crate::graphql::context::ClientIp>()
+            .map(|ip| ip.0);
+        Ok(service::register(ctx.state(), account, ip).await?.into())
     }
 
     /// Logs in. A wrong password and an unknown username give the same `UNAUTHENTICATED` error.

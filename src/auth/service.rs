@@ -82,14 +82,18 @@ fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
 }
 
 /// Creates an account (USER or ORGANIZER; admins come only from the command line) and logs it in.
-pub async fn register(state: &AppState, input: NewAccount) -> AppResult<Authenticated> {
+pub async fn register(
+    state: &AppState,
+    input: NewAccount,
+    client_ip: Option<std::net::IpAddr>,
+) -> AppResult<Authenticated> {
     if input.role == Role::Admin {
         return Err(AppError::Forbidden(
             "ADMIN accounts cannot be registered; an operator creates them with `evenntify create-admin`".into(),
         ));
     }
     let user = create_user(state, input).await?;
-    open_session(state, user).await
+    open_session(state, user, client_ip.map(|ip| ip.to_string())).await
 }
 
 /// Inserts a user after validating the input; used by `register` and `create-admin`.
@@ -126,8 +130,12 @@ fn username_taken(username: &str) -> AppError {
 }
 
 /// Checks a username and password. An unknown user and a wrong password fail identically.
-/// Attempts are counted (per username and per client address) before the password is checked,
-/// so a guessing attack costs the attacker the budget and the server no Argon2 time past it.
+///
+/// Limits (see `ratelimit`): attempts per client address are counted before the password is
+/// checked, so spraying costs the attacker the budget and the server no Argon2 time past it;
+/// failures are counted per username and address (a stranger cannot lock the owner out from
+/// elsewhere) and per username over all addresses (an attack spread over many addresses stops
+/// too), the latter not applying to addresses the owner has logged in from before.
 pub async fn login(
     state: &AppState,
     username: &str,
@@ -135,30 +143,59 @@ pub async fn login(
     client_ip: Option<std::net::IpAddr>,
 ) -> AppResult<Authenticated> {
     use crate::ratelimit::Limit;
-    let key = username.trim().to_lowercase();
-    for (limit, key) in [
-        (Limit::LoginUser, Some(key)),
-        (Limit::LoginIp, client_ip.map(|ip| ip.to_string())),
-    ] {
-        let Some(key) = key else { continue };
-        if let Err(err) = state.rate.hit(limit, &key).await {
-            state.metrics.rate_limited.inc(&[limit.name()]);
-            return Err(err);
-        }
+    let name = username.trim().to_lowercase();
+    let address = client_ip.map(|ip| ip.to_string());
+    let refused = |limit: Limit, err: AppError| {
+        state.metrics.rate_limited.inc(&[limit.name()]);
+        err
+    };
+    if let Some(address) = &address {
+        state
+            .rate
+            .hit(Limit::LoginIp, address)
+            .await
+            .map_err(|e| refused(Limit::LoginIp, e))?;
     }
+    let pair = format!("{name}|{}", address.as_deref().unwrap_or("-"));
+    state
+        .rate
+        .check(Limit::LoginUser, &pair)
+        .await
+        .map_err(|e| refused(Limit::LoginUser, e))?;
     let found = match normalize_username(username) {
         Ok(name) => find_by_username(&state.db, &name).await?,
         Err(_) => None,
     };
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
+    if let Err(err) = state.rate.check(Limit::LoginUserGlobal, &name).await {
+        let owners_address = match (&found, &address) {
+            (Some(user), Some(address)) => known_address(&state.db, user.id, address).await?,
+            _ => false,
+        };
+        if !owners_address {
+            return Err(refused(Limit::LoginUserGlobal, err));
+        }
     }
-    let hash = found.as_ref().map(|u| u.password_hash.clone());
-    if !state.passwords.verify(password, hash).await? {
+    let verified = password.len() <= MAX_PASSWORD_BYTES
+        && state
+            .passwords
+            .verify(password, found.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
+    let Some(user) = found.filter(|_| verified) else {
+        state.rate.record(Limit::LoginUser, &pair).await;
+        state.rate.record(Limit::LoginUserGlobal, &name).await;
         return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
-    }
-    let user = found.ok_or_else(|| AppError::Unauthenticated(BAD_LOGIN.into()))?;
-    open_session(state, user).await
+    };
+    open_session(state, user, address).await
+}
+
+/// Whether the user has opened a session from `address` before.
+async fn known_address(db: &impl ConnectionTrait, user: Uuid, address: &str) -> AppResult<bool> {
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user))
+        .filter(session::Column::ClientAddress.eq(address))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 async fn find_by_username(
@@ -172,7 +209,11 @@ async fn find_by_username(
 }
 
 /// Starts a new session (refresh-token family) with its first refresh token.
-async fn open_session(state: &AppState, user: user::Model) -> AppResult<Authenticated> {
+async fn open_session(
+    state: &AppState,
+    user: user::Model,
+    client_address: Option<String>,
+) -> AppResult<Authenticated> {
     let session_id = Uuid::now_v7();
     let refresh = random_token(32);
     let txn = begin_write(&state.db).await?;
@@ -181,6 +222,7 @@ async fn open_session(state: &AppState, user: user::Model) -> AppResult<Authenti
         user_id: Set(user.id),
         created_at: Set(now()),
         revoked_at: Set(None),
+        client_address: Set(client_address),
     }
     .insert(&txn)
     .await?;
@@ -243,7 +285,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> 
         ));
     }
     if stored.used_at.is_some() {
-        revoke_session(&state.db, session.id).await?;
+        revoke_session(state, session.id).await?;
         return Err(reused());
     }
     if stored.expires_at <= now() {
@@ -264,7 +306,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> 
         .await?;
     if marked.rows_affected != 1 {
         txn.rollback().await?;
-        revoke_session(&state.db, session.id).await?;
+        revoke_session(state, session.id).await?;
         return Err(reused());
     }
     insert_refresh_token(state, &txn, session.id, &next).await?;
@@ -292,36 +334,53 @@ pub async fn logout(state: &AppState, token: &str) -> AppResult<bool> {
     else {
         return Ok(false);
     };
-    revoke_session(&state.db, stored.session_id).await?;
+    revoke_session(state, stored.session_id).await?;
     Ok(true)
 }
 
-async fn revoke_session(db: &impl ConnectionTrait, session_id: Uuid) -> AppResult<()> {
+/// Revokes a session and closes its open WebSockets on every instance.
+async fn revoke_session(state: &AppState, session_id: Uuid) -> AppResult<()> {
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now()))
         .filter(session::Column::Id.eq(session_id))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&state.db)
         .await?;
+    state.live.sockets.revoke(session_id).await;
     Ok(())
 }
 
 /// The viewer behind an `Authorization: Bearer` token: a valid signature and lifetime, and a
-/// session that has not been revoked (logout or refresh-token reuse end access tokens too).
+/// session that has not been revoked (logout or refresh-token reuse end access tokens too). The
+/// role comes from the account, not from the token: a token minted with a leaked secret cannot
+/// claim more than the session's user holds.
 pub async fn authenticate(state: &AppState, token: &str) -> AppResult<Viewer> {
-    let viewer = state.jwt.verify(token)?;
-    let alive = session::Entity::find_by_id(viewer.session_id)
-        .filter(session::Column::UserId.eq(viewer.user_id))
+    let claimed = state.jwt.verify(token)?;
+    let account = session::Entity::find_by_id(claimed.session_id)
+        .filter(session::Column::UserId.eq(claimed.user_id))
         .filter(session::Column::RevokedAt.is_null())
+        .find_also_related(user::Entity)
         .one(&state.db)
         .await?
-        .is_some();
-    if !alive {
+        .and_then(|(_, user)| user);
+    let Some(account) = account else {
         return Err(AppError::Unauthenticated(
             "session has been revoked; log in again".into(),
         ));
-    }
-    Ok(viewer)
+    };
+    Ok(Viewer {
+        role: account.role,
+        ..claimed
+    })
+}
+
+/// Whether a session is still alive (for open WebSockets, which authenticated once).
+pub async fn session_alive(state: &AppState, session_id: Uuid) -> AppResult<bool> {
+    Ok(session::Entity::find_by_id(session_id)
+        .filter(session::Column::RevokedAt.is_null())
+        .one(&state.db)
+        .await?
+        .is_some())
 }
 
 /// Timestamps are kept to the microsecond, which both databases store exactly.

@@ -5,6 +5,11 @@
 //!
 //! Resolved in the transport, before the "GET runs queries only" check, so a hash cannot smuggle
 //! a mutation through GET.
+//!
+//! Storage is bounded so that nobody can fill memory (or Redis) with documents: a document
+//! larger than `APQ_MAX_DOCUMENT_BYTES` is executed but not stored; each client address may store
+//! `APQ_STORES_PER_IP_PER_MINUTE` new documents a minute (past that they run unstored too);
+//! Redis keeps a document for a day; this process keeps at most `LOCAL_MAX_BYTES` of them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,39 +18,62 @@ use std::time::Duration;
 use async_graphql::Value;
 use sha2::{Digest, Sha256};
 
+use crate::ratelimit::{Limit, RateLimiter};
+
 /// Queries kept in memory without Redis; past this the oldest half is dropped.
 const LOCAL_CAPACITY: usize = 10_000;
-/// How long Redis keeps a persisted query.
-const TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// Bytes of query text kept in memory; past this the oldest half is dropped.
+const LOCAL_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// How long Redis keeps a persisted query (clients send the text again when it is gone).
+const TTL_SECONDS: u64 = 24 * 3600;
+/// How long a Redis round trip may take before the in-process store answers instead.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 const NOT_FOUND: &str = "PersistedQueryNotFound";
 
 pub struct PersistedQueries {
-    redis: Option<redis::Client>,
+    redis: Option<redis::aio::ConnectionManager>,
     /// `evenntify:<deployment>:apq:`: each deployment keeps its own.
     prefix: String,
-    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// The largest document that is stored (`APQ_MAX_DOCUMENT_BYTES`).
+    max_document_bytes: usize,
     local: Mutex<Local>,
 }
 
-/// A logical clock and, per hash, when it was stored and the query.
-type Local = (u64, HashMap<String, (u64, String)>);
+/// The in-process store: a logical clock, the bytes held, and per hash when it was stored and
+/// the query.
+#[derive(Default)]
+struct Local {
+    clock: u64,
+    bytes: usize,
+    map: HashMap<String, (u64, String)>,
+}
 
 /// Why a persisted query could not be used; the message is what Apollo clients look for.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ApqError(pub String);
 
 impl PersistedQueries {
-    pub fn new(redis: Option<redis::Client>, deployment: &str) -> Self {
+    pub fn new(
+        redis: Option<redis::aio::ConnectionManager>,
+        deployment: &str,
+        max_document_bytes: usize,
+    ) -> Self {
         PersistedQueries {
             prefix: format!("evenntify:{deployment}:apq:"),
             redis,
-            connection: tokio::sync::Mutex::new(None),
-            local: Mutex::new((0, HashMap::new())),
+            max_document_bytes,
+            local: Mutex::new(Local::default()),
         }
     }
 
-    /// Fills in `request.query` from the hash, or stores the query under its hash.
-    pub async fn resolve(&self, request: &mut async_graphql::Request) -> Result<(), ApqError> {
+    /// Fills in `request.query` from the hash, or stores the query under its hash (when it is
+    /// small enough and the client's address has store budget left; otherwise it just runs).
+    pub async fn resolve(
+        &self,
+        request: &mut async_graphql::Request,
+        client: std::net::IpAddr,
+        rate: &RateLimiter,
+    ) -> Result<(), ApqError> {
         let Some(persisted) = request.extensions.get("persistedQuery") else {
             return Ok(());
         };
@@ -84,7 +112,16 @@ impl PersistedQueries {
             if actual != hash {
                 return Err(ApqError("provided sha does not match query".into()));
             }
-            self.set(&hash, &request.query).await;
+            if request.query.len() <= self.max_document_bytes
+                && super::input::check_nesting(&request.query, super::input::MAX_NESTING).is_ok()
+                && self.get(&hash).await.is_none()
+                && rate
+                    .hit(Limit::PersistedQueries, &client.to_string())
+                    .await
+                    .is_ok()
+            {
+                self.set(&hash, &request.query).await;
+            }
         }
         Ok(())
     }
@@ -98,7 +135,7 @@ impl PersistedQueries {
             return Some(query);
         }
         let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        local.1.get(hash).map(|(_, q)| q.clone())
+        local.map.get(hash).map(|(_, q)| q.clone())
     }
 
     async fn set(&self, hash: &str, query: &str) {
@@ -112,41 +149,46 @@ impl PersistedQueries {
             )
             .await;
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let (clock, map) = &mut *local;
-        *clock += 1;
-        if map.len() >= LOCAL_CAPACITY {
-            let mut ages: Vec<u64> = map.values().map(|(at, _)| *at).collect();
-            ages.sort_unstable();
-            let cutoff = ages[ages.len() / 2];
-            map.retain(|_, (at, _)| *at > cutoff);
-        }
-        map.insert(hash.to_string(), (*clock, query.to_string()));
+        local.insert(hash, query);
     }
 
     async fn redis_command(&self, cmd: &mut redis::Cmd) -> Option<redis::Value> {
-        let client = self.redis.as_ref()?;
-        let mut guard = self.connection.lock().await;
-        if guard.is_none() {
-            let conn = tokio::time::timeout(
-                Duration::from_millis(500),
-                client.get_multiplexed_async_connection(),
-            )
-            .await;
-            *guard = Some(conn.ok()?.ok()?);
-        }
-        let conn = guard.as_mut()?;
-        match tokio::time::timeout(
-            Duration::from_millis(500),
-            cmd.query_async::<redis::Value>(conn),
-        )
-        .await
+        // A clone of the manager shares its one connection; no lock is held across the call.
+        let mut conn = self.redis.clone()?;
+        match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<redis::Value>(&mut conn)).await
         {
             Ok(Ok(value)) => Some(value),
-            _ => {
-                *guard = None;
-                None
-            }
+            _ => None,
         }
+    }
+
+    /// Bytes of query text held in this process.
+    pub fn local_bytes(&self) -> usize {
+        self.local.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+}
+
+impl Local {
+    /// Stores a query, first dropping the older half while the store is over its count or
+    /// byte budget.
+    fn insert(&mut self, hash: &str, query: &str) {
+        self.clock += 1;
+        while !self.map.is_empty()
+            && (self.map.len() >= LOCAL_CAPACITY || self.bytes + query.len() > LOCAL_MAX_BYTES)
+        {
+            let mut ages: Vec<u64> = self.map.values().map(|(at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            self.map.retain(|_, (at, _)| *at > cutoff);
+            self.bytes = self.map.values().map(|(_, q)| q.len()).sum();
+        }
+        if let Some((_, old)) = self
+            .map
+            .insert(hash.to_string(), (self.clock, query.to_string()))
+        {
+            self.bytes -= old.len();
+        }
+        self.bytes += query.len();
     }
 }
 
@@ -165,22 +207,77 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_works_once_its_query_was_sent_and_wrong_hashes_are_refused() {
-        let apq = PersistedQueries::new(None, "test");
+        let apq = PersistedQueries::new(None, "test", 1024);
+        let rate = RateLimiter::new(None, "test", &[]);
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let query = "{ me { id } }";
         let hash = hex::encode(Sha256::digest(query.as_bytes()));
         let mut unknown = with_hash("", &hash);
         assert_eq!(
-            apq.resolve(&mut unknown).await,
+            apq.resolve(&mut unknown, ip, &rate).await,
             Err(ApqError(NOT_FOUND.into()))
         );
-        apq.resolve(&mut with_hash(query, &hash)).await.unwrap();
+        apq.resolve(&mut with_hash(query, &hash), ip, &rate)
+            .await
+            .unwrap();
         let mut known = with_hash("", &hash);
-        apq.resolve(&mut known).await.unwrap();
+        apq.resolve(&mut known, ip, &rate).await.unwrap();
         assert_eq!(known.query, query);
         assert!(
-            apq.resolve(&mut with_hash("{ other }", &hash))
+            apq.resolve(&mut with_hash("{ other }", &hash), ip, &rate)
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn large_documents_run_unstored_and_memory_stays_within_its_byte_budget() {
+        let apq = PersistedQueries::new(None, "test", 1024);
+        let rate = RateLimiter::new(None, "test", &[]);
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let big = format!("{{ me {{ id }} }} # {}", "x".repeat(2000));
+        let hash = hex::encode(Sha256::digest(big.as_bytes()));
+        apq.resolve(&mut with_hash(&big, &hash), ip, &rate)
+            .await
+            .unwrap();
+        assert_eq!(apq.local_bytes(), 0);
+        assert_eq!(
+            apq.resolve(&mut with_hash("", &hash), ip, &rate).await,
+            Err(ApqError(NOT_FOUND.into()))
+        );
+        let mut local = Local::default();
+        let chunk = "y".repeat(1024 * 1024);
+        for i in 0..40 {
+            local.insert(&format!("h{i}"), &chunk);
+            assert!(local.bytes <= LOCAL_MAX_BYTES, "{} bytes", local.bytes);
+        }
+        assert_eq!(
+            local.bytes,
+            local.map.values().map(|(_, q)| q.len()).sum::<usize>()
+        );
+    }
+
+    #[tokio::test]
+    async fn each_address_stores_only_its_budget_of_new_documents() {
+        let apq = PersistedQueries::new(None, "test", 1024);
+        let rate = RateLimiter::new(None, "test", &[(Limit::PersistedQueries, 2)]);
+        let ip = std::net::IpAddr::from([10, 0, 0, 1]);
+        let other = std::net::IpAddr::from([10, 0, 0, 2]);
+        let mut stored = 0;
+        for (i, client) in [ip, ip, ip, other].into_iter().enumerate() {
+            let q = format!("{{ me {{ id }} }} # {i}");
+            let hash = hex::encode(Sha256::digest(q.as_bytes()));
+            apq.resolve(&mut with_hash(&q, &hash), client, &rate)
+                .await
+                .unwrap();
+            if apq
+                .resolve(&mut with_hash("", &hash), client, &rate)
+                .await
+                .is_ok()
+            {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, 3, "two from the first address, one from the other");
     }
 }

@@ -14,6 +14,11 @@ use crate::reservations::loader::TicketsLoader;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
 
+/// Present in operations that arrived over a WebSocket (where a token goes in the
+/// `connection_init` payload, not in a header).
+#[derive(Debug, Clone, Copy)]
+pub struct OverWebSocket;
+
 /// The id that ties a request's log lines to the error a client reports.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -79,9 +84,12 @@ impl ContextExt for Context<'_> {
     }
     fn require_viewer(&self) -> AppResult<&Viewer> {
         self.viewer().ok_or_else(|| {
-            AppError::Unauthenticated(
-                "log in first: send `Authorization: Bearer <accessToken>`".into(),
-            )
+            let how = if self.data_opt::<OverWebSocket>().is_some() {
+                "put `{\"Authorization\": \"Bearer <accessToken>\"}` in the connection_init payload"
+            } else {
+                "send `Authorization: Bearer <accessToken>`"
+            };
+            AppError::Unauthenticated(format!("log in first: {how}"))
         })
     }
     fn users(&self) -> &DataLoader<UserLoader, HashMapCache> {

@@ -100,6 +100,18 @@ fn shape_errors(errors: &mut [ServerError], state: Option<&AppState>) {
 /// Operation names are chosen by clients; past this many distinct ones, metrics count them
 /// together as "other" so a client cannot grow the series without bound.
 const MAX_OPERATION_LABELS: usize = 500;
+/// Longer operation names are counted as "other".
+const MAX_OPERATION_NAME: usize = 64;
+
+/// A GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`) of at most `MAX_OPERATION_NAME` characters.
+fn is_plain_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= MAX_OPERATION_NAME
+        && bytes
+            .next()
+            .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && bytes.all(|b| b == b'_' || b.is_ascii_alphanumeric())
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Guard {
@@ -120,7 +132,12 @@ impl Extension for Guard {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // Before the parser recurses: a deeply nested document would overflow the stack.
+        super::input::check_nesting(query, super::input::MAX_NESTING)
+            .map_err(|msg| refuse(AppError::bad_input(msg)))?;
         let doc = next.run(ctx, query, variables).await?;
+        super::input::check_strings(&doc, variables)
+            .map_err(|msg| refuse(AppError::bad_input(msg)))?;
         let Some(state) = ctx.data_opt::<AppState>() else {
             return Ok(doc);
         };
@@ -198,18 +215,28 @@ impl Extension for Guard {
                 _ => None,
             })
             .unwrap_or_else(|| "ok".into());
-        if let Some(state) = state {
-            let counter = &state.metrics.graphql_operations;
-            let label =
-                if counter.distinct() < MAX_OPERATION_LABELS || counter.has_label(0, &operation) {
+        // Clients choose operation names: only a plain GraphQL name of bounded length, among a
+        // bounded set of names, becomes a metric label (or reaches the log as is).
+        let plain = is_plain_name(&operation);
+        let label = match state {
+            Some(state) => {
+                let counter = &state.metrics.graphql_operations;
+                let label = if plain
+                    && (counter.distinct() < MAX_OPERATION_LABELS
+                        || counter.has_label(0, &operation))
+                {
                     operation.as_str()
                 } else {
                     "other"
                 };
-            counter.inc(&[label, &outcome]);
-        }
+                counter.inc(&[label, &outcome]);
+                label
+            }
+            None if plain => operation.as_str(),
+            None => "other",
+        };
         tracing::info!(
-            operation = %operation,
+            operation = %label,
             outcome = %outcome,
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "graphql operation"
@@ -243,5 +270,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(aliases(&doc), 4);
+    }
+
+    #[test]
+    fn only_plain_short_operation_names_become_labels() {
+        assert!(is_plain_name("GetEvents"));
+        assert!(is_plain_name("_x1"));
+        assert!(is_plain_name("anonymous"));
+        assert!(!is_plain_name("Evil\nevenntify_fake_total 1"));
+        assert!(!is_plain_name("1abc"));
+        assert!(!is_plain_name(""));
+        assert!(!is_plain_name(&"a".repeat(65)));
     }
 }

@@ -74,56 +74,27 @@ pub async fn graphql_get(
     State(server): State<ServerState>,
     request: axum::extract::Request,
 ) -> Response {
-    use axum::extract::FromRequestParts;
-
     let wants_websocket = request
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if wants_websocket {
-        let request_id = request_id(request.headers());
-        let (mut parts, _) = request.into_parts();
-        let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(
-            &mut parts, &server,
-        )
-        .await
-        {
-            Ok(upgrade) => upgrade,
-            Err(rejection) => return rejection.into_response(),
-        };
-        // The first subprotocol the client offers that we speak.
-        let protocol = parts
-            .headers
-            .get(header::SEC_WEBSOCKET_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .into_iter()
-            .flat_map(|v| v.split(','))
-            .find_map(|p| {
-                p.trim()
-                    .parse::<async_graphql::http::WebSocketProtocols>()
-                    .ok()
-            });
-        let Some(protocol) = protocol else {
-            let msg = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
-            return (StatusCode::BAD_REQUEST, msg).into_response();
-        };
-        // A small read buffer: the default 128 KiB is zero-filled before every read on every
-        // socket, which cost 16% CPU and ~150 KiB per idle subscription in the fanout benchmark.
-        return upgrade
-            .read_buffer_size(4096)
-            .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| super::ws::serve(server, socket, protocol, request_id));
-    }
-
-    let headers = request.headers().clone();
-    let request_id = request_id(&headers);
     let peer = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    let client = client_ip(peer, &headers, &server.app.settings.trusted_proxies);
+    let client = client_ip(
+        peer,
+        request.headers(),
+        &server.app.settings.trusted_proxies,
+    );
+    if wants_websocket {
+        return upgrade(server, request, client).await;
+    }
+
+    let headers = request.headers().clone();
+    let request_id = request_id(&headers);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable(&request_id);
     };
@@ -134,6 +105,67 @@ pub async fn graphql_get(
         }
         Err(refusal) => refuse(refusal, media, &request_id),
     }
+}
+
+/// Upgrades to a WebSocket: a subprotocol we speak, a place in the address's socket budget, and
+/// messages no larger than an HTTP body may be.
+async fn upgrade(
+    server: ServerState,
+    request: axum::extract::Request,
+    client: std::net::IpAddr,
+) -> Response {
+    use axum::extract::FromRequestParts;
+
+    let request_id = request_id(request.headers());
+    let (mut parts, _) = request.into_parts();
+    let upgrade =
+        match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &server).await {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
+    // The first subprotocol the client offers that we speak.
+    let protocol = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .find_map(|p| {
+            p.trim()
+                .parse::<async_graphql::http::WebSocketProtocols>()
+                .ok()
+        });
+    let Some(protocol) = protocol else {
+        let msg = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
+        return (StatusCode::BAD_REQUEST, msg).into_response();
+    };
+    let Some(slot) = server.app.live.sockets.admit(client) else {
+        let max = server.app.settings.ws_max_sockets_per_address;
+        let msg = format!(
+            "this address holds {max} open WebSockets already (WS_MAX_SOCKETS_PER_ADDRESS); close one first"
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+            msg,
+        )
+            .into_response();
+    };
+    let max_message = server.app.settings.max_body_bytes;
+    let connection = super::ws::Connection {
+        protocol,
+        request_id,
+        client,
+        slot,
+    };
+    // A small read buffer: the default 128 KiB is zero-filled before every read on every
+    // socket, which cost 16% CPU and ~150 KiB per idle subscription in the fanout benchmark.
+    upgrade
+        .read_buffer_size(4096)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| super::ws::serve(server, socket, connection))
 }
 
 async fn execute(
@@ -150,8 +182,20 @@ async fn execute(
         BatchRequest::Single(r) => vec![r],
         BatchRequest::Batch(list) => list.iter_mut().collect(),
     };
+    let too_deep = |query: &str| {
+        super::input::check_nesting(query, super::input::MAX_NESTING).map_err(Refusal::bad_request)
+    };
     for request in requests {
-        if let Err(err) = server.app.persisted.resolve(request).await {
+        // Before anything parses the document (the mutation check below does).
+        if let Err(refusal) = too_deep(&request.query) {
+            return refuse(refusal, media, &request_id);
+        }
+        if let Err(err) = server
+            .app
+            .persisted
+            .resolve(request, client, &server.app.rate)
+            .await
+        {
             let status = match media {
                 Media::GraphQLResponseJson => StatusCode::BAD_REQUEST,
                 Media::Json => StatusCode::OK,
@@ -166,6 +210,9 @@ async fn execute(
             );
         }
         request.extensions.remove("persistedQuery");
+        if let Err(refusal) = too_deep(&request.query) {
+            return refuse(refusal, media, &request_id);
+        }
     }
     if is_get && batch.iter().any(is_mutation) {
         // GET must be safe: a link or a prefetch must never change anything.

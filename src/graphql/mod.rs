@@ -4,6 +4,7 @@ pub mod apq;
 pub mod context;
 pub mod extensions;
 pub mod http;
+pub mod input;
 pub mod pagination;
 pub mod scalars;
 pub mod schema;

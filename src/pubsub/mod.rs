@@ -22,6 +22,8 @@ pub mod topic {
     pub const AVAILABILITY: &str = "availability";
     /// A stored notification for one user (JSON of the notification).
     pub const NOTIFICATIONS: &str = "notifications";
+    /// A login session was revoked (payload: the session id): close its WebSockets.
+    pub const SESSION_REVOKED: &str = "session_revoked";
     /// Local only: the Redis subscription was re-established; listeners should catch up from the
     /// database for anything published while it was down.
     pub const RESUBSCRIBED: &str = "_resubscribed";

@@ -1,6 +1,6 @@
 //! Redis pub/sub: one supervised subscriber connection per instance (pattern `evenntify:*`),
-//! re-established with exponential backoff whenever Redis goes away, and a multiplexed connection
-//! for publishing that is rebuilt on error.
+//! re-established with exponential backoff whenever Redis goes away; publishing goes through the
+//! instance's shared command connection.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,19 +8,34 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 
 use super::{LOCAL_BUFFER, Message, PubSub, topic};
 use crate::metrics::Metrics;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A connection manager for commands: one multiplexed connection shared by all its clones,
+/// re-established by itself after an error, connecting lazily (a Redis that is down at startup
+/// does not stop the instance). Every command gives up after half a second.
+pub fn command_connection(client: redis::Client) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_millis(500)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(1));
+    Ok(redis::aio::ConnectionManager::new_lazy_with_config(
+        client, config,
+    )?)
+}
+
 pub struct RedisPubSub {
     client: redis::Client,
     /// `evenntify:<deployment>:`: deployments (databases) sharing one Redis never hear each
     /// other, which matters because report positions are only meaningful within one database.
     prefix: String,
-    publisher: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// The instance's shared command connection.
+    publisher: redis::aio::ConnectionManager,
     tx: broadcast::Sender<Message>,
 }
 
@@ -28,6 +43,7 @@ impl RedisPubSub {
     /// Starts the subscriber task; it runs until `stop` changes.
     pub fn start(
         client: redis::Client,
+        publisher: redis::aio::ConnectionManager,
         deployment: &str,
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
@@ -35,7 +51,7 @@ impl RedisPubSub {
         let pubsub = Arc::new(RedisPubSub {
             client,
             prefix: format!("evenntify:{deployment}:"),
-            publisher: Mutex::new(None),
+            publisher,
             tx: broadcast::channel(LOCAL_BUFFER).0,
         });
         tokio::spawn(subscriber(
@@ -52,35 +68,17 @@ impl RedisPubSub {
 #[async_trait]
 impl PubSub for RedisPubSub {
     async fn publish(&self, topic: &str, payload: String) -> anyhow::Result<()> {
-        let mut guard = self.publisher.lock().await;
-        if guard.is_none() {
-            let conn =
-                tokio::time::timeout(TIMEOUT, self.client.get_multiplexed_async_connection())
-                    .await??;
-            *guard = Some(conn);
-        }
-        let Some(conn) = guard.as_mut() else {
-            unreachable!("set above")
-        };
-        let sent = tokio::time::timeout(
+        // A clone of the shared manager: no lock is held across the round trip.
+        let mut conn = self.publisher.clone();
+        tokio::time::timeout(
             TIMEOUT,
             redis::cmd("PUBLISH")
                 .arg(format!("{}{topic}", self.prefix))
                 .arg(payload)
-                .query_async::<i64>(conn),
+                .query_async::<i64>(&mut conn),
         )
-        .await;
-        match sent {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => {
-                *guard = None;
-                Err(err.into())
-            }
-            Err(elapsed) => {
-                *guard = None;
-                Err(elapsed.into())
-            }
-        }
+        .await??;
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Message> {

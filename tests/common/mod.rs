@@ -105,6 +105,8 @@ pub fn test_settings(db: &TestDb, vars: &[(&str, &str)]) -> Settings {
         ("DB_MAX_CONNECTIONS".into(), "10".into()),
         // Every test client is 127.0.0.1; suites register hundreds of users from it.
         ("REGISTRATIONS_PER_IP_PER_MINUTE".into(), "1000000".into()),
+        // …and open a thousand WebSockets from it.
+        ("WS_MAX_SOCKETS_PER_ADDRESS".into(), "100000".into()),
     ]);
     if let Some(redis) = std::env::var("TEST_REDIS_URL")
         .ok()
