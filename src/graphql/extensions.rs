@@ -34,6 +34,55 @@ impl ExtensionFactory for ErrorShape {
 #[derive(Default)]
 struct Guard {
     operation: Mutex<Option<String>>,
+    /// The response keys of the operation's root fields, in the order the document asks for
+    /// them (the merged root objects resolve domain by domain, not in that order).
+    root_keys: Mutex<Vec<String>>,
+}
+
+/// The response keys (alias or name) of a selection set's fields, fragments expanded, in order.
+fn response_keys(
+    set: &SelectionSet,
+    doc: &ExecutableDocument,
+    out: &mut Vec<String>,
+    depth: usize,
+) {
+    if depth > 32 {
+        return;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(f) => {
+                let key = f.node.response_key().node.to_string();
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+            Selection::InlineFragment(f) => {
+                response_keys(&f.node.selection_set.node, doc, out, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    response_keys(&fragment.node.selection_set.node, doc, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+/// Puts the root fields of `data` in the document's order.
+fn order_root(data: &mut Value, keys: &[String]) {
+    let Value::Object(fields) = data else { return };
+    if keys.is_empty() {
+        return;
+    }
+    let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+    for key in keys {
+        if let Some((name, value)) = fields.shift_remove_entry(key.as_str()) {
+            ordered.insert(name, value);
+        }
+    }
+    ordered.extend(std::mem::take(fields));
+    *fields = ordered;
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -80,6 +129,9 @@ fn shape_errors(errors: &mut [ServerError], state: Option<&AppState>) {
             continue;
         }
         ext.set("code", "BAD_USER_INPUT");
+        if let Some(line) = super::input::one_line_syntax_error(&error.message) {
+            error.message = line;
+        }
         if let Some(state) = state {
             let s = &state.settings;
             if error.message == "Query is nested too deep." {
@@ -164,6 +216,19 @@ impl Extension for Guard {
             operation = selected.and_then(|(n, _)| n.map(|n| n.to_string()));
             *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = operation;
         }
+        if let Some((_, op)) = selected {
+            super::input::check_variables(
+                &ctx.schema_env.registry,
+                &op.node.variable_definitions,
+                variables,
+            )
+            .map_err(|msg| refuse(AppError::bad_input(msg)))?;
+        }
+        if let Some((_, op)) = selected {
+            let mut keys = Vec::new();
+            response_keys(&op.node.selection_set.node, &doc, &mut keys, 0);
+            *self.root_keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
+        }
         let is_mutation = selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
         if is_mutation
             && let Some(viewer) = ctx.data_opt::<Viewer>()
@@ -197,6 +262,10 @@ impl Extension for Guard {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
         let mut response = next.run(ctx).await;
+        order_root(
+            &mut response.data,
+            &self.root_keys.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         let state = ctx.data_opt::<AppState>();
         shape_errors(&mut response.errors, state);
         let operation = self

@@ -165,6 +165,97 @@ fn check_const(value: &Value) -> Result<(), String> {
     }
 }
 
+/// Checks the variables of the selected operation against the scalars whose wrong values
+/// async-graphql would only notice while resolving (turning a request error into a field error
+/// with `data: null`): `DateTime` has no validity check of its own there. Other types and
+/// scalars (`Cents` included, see `scalars.rs`) are checked by validation already.
+pub fn check_variables(
+    registry: &async_graphql::registry::Registry,
+    defs: &[Positioned<VariableDefinition>],
+    variables: &Variables,
+) -> Result<(), String> {
+    for def in defs {
+        let name = def.node.name.node.as_str();
+        if let Some(value) = variables.get(name) {
+            let ty = def.node.var_type.node.to_string();
+            check_variable(registry, &ty, value).map_err(|(at, why)| {
+                let at = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{at}`")
+                };
+                format!("variable `${name}` got an invalid value{at}: {why}")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `Err((path inside the value, why))`.
+fn check_variable(
+    registry: &async_graphql::registry::Registry,
+    ty: &str,
+    value: &Value,
+) -> Result<(), (String, String)> {
+    use async_graphql::registry::{MetaType, MetaTypeName};
+    match MetaTypeName::create(ty) {
+        MetaTypeName::NonNull(inner) => check_variable(registry, inner, value),
+        MetaTypeName::List(inner) => match value {
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_variable(registry, inner, item)
+                        .map_err(|(at, why)| (join(&i.to_string(), &at), why))?;
+                }
+                Ok(())
+            }
+            other => check_variable(registry, inner, other),
+        },
+        MetaTypeName::Named(name) => match (registry.types.get(name), value) {
+            (_, Value::Null) => Ok(()),
+            (Some(MetaType::Scalar { name, .. }), value) if name == "DateTime" => match value {
+                Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => Ok(()),
+                other => Err((
+                    String::new(),
+                    format!(
+                        "{other} is not a date-time in RFC 3339 form such as 2030-06-01T18:00:00Z"
+                    ),
+                )),
+            },
+            (Some(MetaType::InputObject { input_fields, .. }), Value::Object(fields)) => {
+                for (key, field) in input_fields {
+                    if let Some(v) = fields.get(key.as_str()) {
+                        check_variable(registry, &field.ty, v)
+                            .map_err(|(at, why)| (join(key, &at), why))?;
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
+fn join(head: &str, rest: &str) -> String {
+    if rest.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}.{rest}")
+    }
+}
+
+/// The parser's multi-line drawing (` --> 1:22 | … ^--- = expected selection`) as one line:
+/// "Syntax error at 1:22: expected selection". Other messages pass unchanged.
+pub fn one_line_syntax_error(message: &str) -> Option<String> {
+    let rest = message.trim_start().strip_prefix("--> ")?;
+    let position = rest.split_whitespace().next()?;
+    let expected = message
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or("unexpected input");
+    Some(format!("Syntax error at {position}: {expected}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +288,16 @@ mod tests {
         // An unterminated string cannot hide brackets that follow it on the next line.
         let unterminated = format!("{{ a(x: \"oops\n{}", "[".repeat(50));
         assert!(check_nesting(&unterminated, 10).is_err());
+    }
+
+    #[test]
+    fn the_parsers_drawing_becomes_one_line() {
+        let drawn = " --> 1:22\n  |\n1 | { events(first: 1) { 12 } }\n  |                      ^---\n  |\n  = expected selection";
+        assert_eq!(
+            one_line_syntax_error(drawn).as_deref(),
+            Some("Syntax error at 1:22: expected selection")
+        );
+        assert_eq!(one_line_syntax_error("Unknown field \"x\""), None);
     }
 
     #[test]

@@ -19,6 +19,12 @@ impl ScalarType for Cents {
         }
     }
 
+    /// Checked during validation, so a wrong variable is a request error rather than a field
+    /// error found while resolving.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::Number(n) if n.as_i64().is_some())
+    }
+
     fn to_value(&self) -> Value {
         Value::Number(Number::from(self.0))
     }
