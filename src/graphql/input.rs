@@ -18,8 +18,10 @@ use async_graphql::parser::types::{
 use async_graphql::{Positioned, Value};
 
 /// The deepest nesting of brackets, braces and parentheses a document may have. Selection sets
-/// are limited further by `MAX_QUERY_DEPTH` (at most 100); GraphiQL's introspection query nests
-/// about 13 levels. 128 levels parse in a few kilobytes of stack.
+/// are limited further by `MAX_QUERY_DEPTH`, and the parser refuses selection sets nested more
+/// than 64 deep on its own; GraphiQL's introspection query nests about 13 levels. 128 levels of
+/// every kind at once parse in half of a worker thread's stack even in a debug build (a test
+/// below checks it).
 pub const MAX_NESTING: usize = 128;
 
 /// Refuses a document nested deeper than `max`, without parsing it. Runs in linear time.
@@ -273,6 +275,34 @@ mod tests {
         assert!(check_nesting("{ me { id } }", MAX_NESTING).is_ok());
         let introspection = include_str!("../../tests/fixtures/introspection.graphql");
         assert!(check_nesting(introspection, MAX_NESTING).is_ok());
+    }
+
+    /// The limit leaves the parser room: a document at the limit, every kind of nesting at once,
+    /// parses on a thread with half of a tokio worker's 2 MiB stack in a debug build, where frames
+    /// are largest (it does not in a quarter; release builds need far less).
+    #[test]
+    fn a_document_at_the_limit_parses_in_half_a_workers_stack() {
+        let third = MAX_NESTING / 4;
+        let value = format!(
+            "{}{}1{}{}",
+            "[".repeat(third),
+            "{a:".repeat(third),
+            "}".repeat(third),
+            "]".repeat(third)
+        );
+        let doc = format!(
+            "query($v: T = {value}) {} a(x: {value}) @d(if: {value}) {}",
+            "{ f ".repeat(third - 2),
+            "}".repeat(third - 2)
+        );
+        assert!(check_nesting(&doc, MAX_NESTING).is_ok());
+        let parsed = std::thread::Builder::new()
+            .stack_size(2048 * 1024)
+            .spawn(move || async_graphql::parser::parse_query(&doc).is_ok())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(parsed);
     }
 
     #[test]
