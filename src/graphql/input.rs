@@ -297,7 +297,7 @@ mod tests {
         );
         assert!(check_nesting(&doc, MAX_NESTING).is_ok());
         let parsed = std::thread::Builder::new()
-            .stack_size(2048 * 1024)
+            .stack_size(1024 * 1024)
             .spawn(move || async_graphql::parser::parse_query(&doc).is_ok())
             .unwrap()
             .join()
