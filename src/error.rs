@@ -34,6 +34,12 @@ pub enum AppError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// A dependency (the database) is briefly unreachable: safe to retry after the given number
+    /// of seconds; HTTP 503 with `Retry-After`. The detail is logged, never sent.
+    Unavailable {
+        detail: anyhow::Error,
+        retry_after_seconds: u64,
+    },
     /// Anything the client did not cause. The detail is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -54,6 +60,7 @@ impl AppError {
             AppError::InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
             AppError::PaymentDeclined(_) => "PAYMENT_DECLINED",
             AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -71,6 +78,7 @@ impl AppError {
             | AppError::InsufficientFunds(m)
             | AppError::PaymentDeclined(m)
             | AppError::RateLimited { message: m, .. } => m.clone(),
+            AppError::Unavailable { .. } => UNAVAILABLE_MESSAGE.to_string(),
             AppError::Internal(_) => INTERNAL_MESSAGE.to_string(),
         }
     }
@@ -78,7 +86,7 @@ impl AppError {
     /// For callers outside GraphQL (startup, the CLI): keeps an internal error's whole chain.
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {
-            AppError::Internal(err) => err,
+            AppError::Internal(err) | AppError::Unavailable { detail: err, .. } => err,
             other => anyhow::anyhow!(other.message()),
         }
     }
@@ -100,7 +108,35 @@ impl From<anyhow::Error> for AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        AppError::Internal(anyhow::Error::new(err))
+        if is_unavailable(&err) {
+            AppError::Unavailable {
+                detail: anyhow::Error::new(err),
+                retry_after_seconds: 2,
+            }
+        } else {
+            AppError::Internal(anyhow::Error::new(err))
+        }
+    }
+}
+
+/// Whether a database error means "the database cannot be reached right now" (a retry may
+/// work) rather than a bug: no connection to be had, a connection that broke, a server shutting
+/// down or starting up (PostgreSQL's classes 08 and 57P).
+pub fn is_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    use sea_orm::sqlx::Error as E;
+    match &**sqlx {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_) => true,
+        E::Protocol(_) => true,
+        E::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -113,19 +149,31 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
     }
 }
 
+/// The message clients see when the database cannot be reached.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "the service is briefly unavailable (its database cannot be reached); retry shortly";
+
 /// The message clients see for internal errors.
 pub const INTERNAL_MESSAGE: &str = "internal server error; quote the requestId when reporting it";
 
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         let code = err.code();
-        if let AppError::Internal(inner) = &err {
+        match &err {
             // Logged inside the request span, which carries the request id.
-            tracing::error!(error = ?inner, "internal error");
+            AppError::Internal(inner) => tracing::error!(error = ?inner, "internal error"),
+            AppError::Unavailable { detail, .. } => {
+                tracing::warn!(error = ?detail, "a dependency is unavailable")
+            }
+            _ => {}
         }
         let message = err.message();
         let retry_after = match &err {
             AppError::RateLimited {
+                retry_after_seconds,
+                ..
+            }
+            | AppError::Unavailable {
                 retry_after_seconds,
                 ..
             } => Some(*retry_after_seconds),
@@ -152,6 +200,20 @@ mod tests {
         let ext = format!("{:?}", gql.extensions);
         assert!(ext.contains("INTERNAL_SERVER_ERROR"), "{ext}");
         assert!(!ext.contains("secret"), "{ext}");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_service_unavailable_with_a_retry_time_and_no_detail() {
+        let err = AppError::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::Timeout,
+        ));
+        assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+        let gql: async_graphql::Error = err.into();
+        assert_eq!(gql.message, UNAVAILABLE_MESSAGE);
+        let ext = format!("{:?}", gql.extensions);
+        assert!(ext.contains("retryAfterSeconds"), "{ext}");
+        let bug = AppError::from(sea_orm::DbErr::Custom("no such column".into()));
+        assert_eq!(bug.code(), "INTERNAL_SERVER_ERROR");
     }
 
     #[test]

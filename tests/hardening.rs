@@ -552,3 +552,25 @@ async fn a_revoked_session_closes_its_open_subscription_within_a_second() {
     .await;
     assert_eq!(ws.next_close(Duration::from_secs(1)).await, Some(4403));
 }
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_with_retry_after_not_an_internal_error() {
+    let app = spawn_app().await;
+    let user = app.register("outage", "USER").await;
+    // The pool closed: every statement fails as if the database were gone.
+    app.state.db.clone().close().await.unwrap();
+    for token in [None, Some(user.access.as_str())] {
+        let mut req = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "{ events { totalCount } }" }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 503);
+        assert!(res.headers().get("retry-after").is_some());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    }
+}

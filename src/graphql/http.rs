@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use super::context::{Loaders, RequestId};
 use super::extensions::stamp_request_id;
 use crate::app::ServerState;
+use crate::auth::Viewer;
 use crate::auth::service::authenticate;
 use crate::error::AppError;
 
@@ -171,48 +172,14 @@ async fn upgrade(
 async fn execute(
     server: ServerState,
     headers: &HeaderMap,
-    batch: BatchRequest,
+    mut batch: BatchRequest,
     media: Media,
     request_id: RequestId,
     client: std::net::IpAddr,
     is_get: bool,
 ) -> Response {
-    let mut batch = batch;
-    let requests: Vec<&mut async_graphql::Request> = match &mut batch {
-        BatchRequest::Single(r) => vec![r],
-        BatchRequest::Batch(list) => list.iter_mut().collect(),
-    };
-    let too_deep = |query: &str| {
-        super::input::check_nesting(query, super::input::MAX_NESTING).map_err(Refusal::bad_request)
-    };
-    for request in requests {
-        // Before anything parses the document (the mutation check below does).
-        if let Err(refusal) = too_deep(&request.query) {
-            return refuse(refusal, media, &request_id);
-        }
-        if let Err(err) = server
-            .app
-            .persisted
-            .resolve(request, client, &server.app.rate)
-            .await
-        {
-            let status = match media {
-                Media::GraphQLResponseJson => StatusCode::BAD_REQUEST,
-                Media::Json => StatusCode::OK,
-            };
-            return refuse(
-                Refusal {
-                    status,
-                    error: AppError::bad_input(err.0),
-                },
-                media,
-                &request_id,
-            );
-        }
-        request.extensions.remove("persistedQuery");
-        if let Err(refusal) = too_deep(&request.query) {
-            return refuse(refusal, media, &request_id);
-        }
+    if let Err(refusal) = resolve_documents(&server, &mut batch, media, client).await {
+        return refuse(refusal, media, &request_id);
     }
     if is_get && batch.iter().any(is_mutation) {
         // GET must be safe: a link or a prefetch must never change anything.
@@ -226,23 +193,19 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-
-    // A refused token is a GraphQL error like any other under `application/json` (200, which
-    // every client reads), and a 401 under the new media type.
-    let unauthenticated = |error| {
-        let status = match media {
-            Media::GraphQLResponseJson => StatusCode::UNAUTHORIZED,
-            Media::Json => StatusCode::OK,
-        };
-        refuse(Refusal { status, error }, media, &request_id)
-    };
-    let viewer = match bearer_token(headers) {
-        Ok(None) => None,
-        Ok(Some(token)) => match authenticate(&server.app, token).await {
-            Ok(viewer) => Some(viewer),
-            Err(error) => return unauthenticated(error),
-        },
-        Err(error) => return unauthenticated(error),
+    let viewer = match viewer(&server, headers).await {
+        Ok(viewer) => viewer,
+        Err(error) => {
+            // A refused token is a GraphQL error like any other under `application/json` (200,
+            // which every client reads), and a 401 under the new media type; an unreachable
+            // database is a 503 under both.
+            let status = match (&error, media) {
+                (AppError::Unavailable { .. }, _) => StatusCode::SERVICE_UNAVAILABLE,
+                (_, Media::GraphQLResponseJson) => StatusCode::UNAUTHORIZED,
+                (_, Media::Json) => StatusCode::OK,
+            };
+            return with_retry_after(refuse(Refusal { status, error }, media, &request_id));
+        }
     };
 
     let loaders = std::sync::Arc::new(Loaders::new(&server.app));
@@ -261,32 +224,94 @@ async fn execute(
     for r in responses {
         stamp_request_id(&mut r.errors, &request_id.0);
     }
-    // A request error (nothing executed) is a client error under the new media type;
-    // `application/json` always answers 200. A batch answers 200: its parts may differ.
-    let status = match &response {
-        BatchResponse::Single(r) if media == Media::GraphQLResponseJson && is_request_error(r) => {
-            if first_code(r) == Some("RATE_LIMITED") {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::BAD_REQUEST
-            }
-        }
-        _ => StatusCode::OK,
+    let status = status_of(&response, media);
+    with_retry_after(render(&response, status, media))
+}
+
+/// Checks every document's nesting before anything parses it (the mutation check does), and
+/// resolves persisted queries.
+async fn resolve_documents(
+    server: &ServerState,
+    batch: &mut BatchRequest,
+    media: Media,
+    client: std::net::IpAddr,
+) -> Result<(), Refusal> {
+    let requests: Vec<&mut async_graphql::Request> = match batch {
+        BatchRequest::Single(r) => vec![r],
+        BatchRequest::Batch(list) => list.iter_mut().collect(),
     };
-    let mut http = render(&response, status, media);
-    // Tell any client (and proxy) when to come back.
-    if let BatchResponse::Single(r) = &response
-        && let Some(seconds) = r
-            .errors
-            .first()
-            .and_then(|e| e.extensions.as_ref())
-            .and_then(|x| x.get("retryAfterSeconds"))
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    let too_deep = |query: &str| {
+        super::input::check_nesting(query, super::input::MAX_NESTING).map_err(Refusal::bad_request)
+    };
+    for request in requests {
+        too_deep(&request.query)?;
+        if let Err(err) = server
+            .app
+            .persisted
+            .resolve(request, client, &server.app.rate)
+            .await
+        {
+            let status = match media {
+                Media::GraphQLResponseJson => StatusCode::BAD_REQUEST,
+                Media::Json => StatusCode::OK,
+            };
+            return Err(Refusal {
+                status,
+                error: AppError::bad_input(err.0),
+            });
+        }
+        request.extensions.remove("persistedQuery");
+        too_deep(&request.query)?;
+    }
+    Ok(())
+}
+
+/// The viewer behind the `Authorization` header, if any.
+async fn viewer(server: &ServerState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+    match bearer_token(headers)? {
+        None => Ok(None),
+        Some(token) => authenticate(&server.app, token).await.map(Some),
+    }
+}
+
+/// The HTTP status of an executed request. A request error (nothing executed) is a client error
+/// under the new media type (429 when rate limited); `application/json` answers 200. An
+/// unreachable database is a 503 under both, when it left no data. A batch answers 200: its
+/// parts may differ.
+fn status_of(response: &BatchResponse, media: Media) -> StatusCode {
+    let BatchResponse::Single(r) = response else {
+        return StatusCode::OK;
+    };
+    if r.data == async_graphql::Value::Null && first_code(r) == Some("SERVICE_UNAVAILABLE") {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if media == Media::GraphQLResponseJson && is_request_error(r) {
+        return if first_code(r) == Some("RATE_LIMITED") {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+    }
+    StatusCode::OK
+}
+
+/// Tells any client (and proxy) when to come back, from the first error's `retryAfterSeconds`.
+fn with_retry_after(mut http: Response) -> Response {
+    let seconds = http
+        .extensions()
+        .get::<RetryAfter>()
+        .map(|r| r.0.to_string());
+    if let Some(seconds) = seconds
+        && let Ok(value) = HeaderValue::from_str(&seconds)
     {
         http.headers_mut().insert(header::RETRY_AFTER, value);
     }
     http
 }
+
+/// The `retryAfterSeconds` of a response's first error, kept beside the rendered body.
+#[derive(Clone, Copy)]
+struct RetryAfter(u64);
 
 fn first_code(response: &async_graphql::Response) -> Option<&str> {
     match response.errors.first()?.extensions.as_ref()?.get("code")? {
@@ -560,6 +585,16 @@ fn render(response: &BatchResponse, status: StatusCode, media: Media) -> Respons
     )
         .into_response();
     http.headers_mut().extend(response.http_headers());
+    if let BatchResponse::Single(r) = response
+        && let Some(async_graphql::Value::Number(seconds)) = r
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|x| x.get("retryAfterSeconds"))
+        && let Some(seconds) = seconds.as_u64()
+    {
+        http.extensions_mut().insert(RetryAfter(seconds));
+    }
     http
 }
 

@@ -198,7 +198,8 @@ async fn authentication(
             // A token we could not check (the database is down) is not a bad token: 1011 tells
             // the client to retry with it rather than throw it away.
             let (code, reason) = match err {
-                crate::error::AppError::Internal(_) => {
+                crate::error::AppError::Internal(_)
+                | crate::error::AppError::Unavailable { .. } => {
                     (CLOSE_INTERNAL_ERROR, "Internal server error")
                 }
                 _ => (CLOSE_FORBIDDEN, "Forbidden"),
