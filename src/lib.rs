@@ -19,4 +19,5 @@ pub mod ratelimit; // login and mutation rate limits, shared through Redis when 
 pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
 pub mod seed; // `evenntify seed`: idempotent demo data
+pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup
 pub mod telemetry; // tracing subscriber setup
