@@ -1,4 +1,5 @@
-//! Builds the application (state, schema, router) and runs it until a shutdown signal.
+//! Builds the application (schema, router, listener) on top of the shared state and runs it
+//! until a shutdown signal. The top of the module graph: nothing in the crate imports it but the CLI.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +12,6 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -21,127 +21,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::jwt::JwtKeys;
-use crate::auth::password::Passwords;
 use crate::config::Settings;
-use crate::error::AppError;
 use crate::graphql::schema::{AppSchema, build_schema, sdl};
 use crate::metrics::Metrics;
-use crate::payments::gateway::{PaymentGateway, SandboxGateway};
-
-/// Shared by every request on this instance; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub settings: Arc<Settings>,
-    pub jwt: Arc<JwtKeys>,
-    pub passwords: Passwords,
-    pub metrics: Arc<Metrics>,
-    pub redis: Option<redis::Client>,
-    pub gateway: Arc<dyn PaymentGateway>,
-    /// Pub/sub and the live hubs (reports, availability, notifications).
-    pub live: Arc<crate::live::Live>,
-    /// Login and mutation rate limits.
-    pub rate: Arc<crate::ratelimit::RateLimiter>,
-    /// Automatic persisted queries (in Redis when configured).
-    pub persisted: Arc<crate::graphql::apq::PersistedQueries>,
-    /// Armed by tests to make a code path fail at a chosen point.
-    #[cfg(feature = "test-faults")]
-    pub faults: Arc<crate::faults::Faults>,
-}
-
-impl AppState {
-    /// Connects to the database, applies pending migrations and loads the signing secret.
-    pub async fn init(settings: Settings) -> anyhow::Result<Self> {
-        let metrics = Arc::new(Metrics::default());
-        let db = crate::db::connect(&settings, metrics.clone()).await?;
-        crate::db::migrate(&db).await?;
-        let secret = crate::db::jwt_secret(&db, &settings).await?;
-        let redis = settings
-            .redis_url
-            .as_deref()
-            .map(redis::Client::open)
-            .transpose()
-            .context("invalid REDIS_URL")?;
-        let deployment = crate::db::deployment_id(&db).await?;
-        // One connection manager for commands (rate limits, persisted queries, publishing),
-        // shared by clones, reconnecting by itself; created lazily so a Redis that is down at
-        // startup only degrades the instance. Pub/sub keeps a subscriber connection of its own.
-        let commands = redis
-            .clone()
-            .map(crate::pubsub::redis::command_connection)
-            .transpose()?;
-        let (stop, _) = tokio::sync::watch::channel(false);
-        let pubsub: Arc<dyn crate::pubsub::PubSub> = match &redis {
-            Some(client) => crate::pubsub::redis::RedisPubSub::start(
-                client.clone(),
-                commands
-                    .clone()
-                    .context("a Redis client without its command connection")?,
-                &deployment,
-                metrics.clone(),
-                stop.subscribe(),
-            ),
-            None => Arc::new(crate::pubsub::memory::MemoryPubSub::default()),
-        };
-        let live = Arc::new(
-            crate::live::Live::start(
-                db.clone(),
-                pubsub,
-                stop,
-                settings.ws_max_sockets_per_address,
-            )
-            .await
-            .map_err(AppError::into_anyhow)?,
-        );
-
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let rate = {
-            use crate::ratelimit::{Limit, RateLimiter};
-            Arc::new(RateLimiter::new(
-                commands.clone(),
-                &deployment,
-                &[
-                    (Limit::LoginUser, settings.login_attempts_per_minute),
-                    (
-                        Limit::LoginUserGlobal,
-                        settings.login_failures_per_username_per_hour,
-                    ),
-                    (
-                        Limit::PersistedQueries,
-                        settings.apq_stores_per_ip_per_minute,
-                    ),
-                    (Limit::LoginIp, settings.login_attempts_per_ip_per_minute),
-                    (Limit::Mutations, settings.mutations_per_minute),
-                    (
-                        Limit::Registrations,
-                        settings.registrations_per_ip_per_minute,
-                    ),
-                ],
-            ))
-        };
-        Ok(AppState {
-            persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(
-                commands,
-                &deployment,
-                settings.apq_max_document_bytes,
-            )),
-            rate,
-            live,
-            gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),
-            #[cfg(feature = "test-faults")]
-            faults: Arc::default(),
-            jwt: Arc::new(JwtKeys::new(&secret, settings.access_token_ttl)),
-            passwords: Passwords::new(cores),
-            settings: Arc::new(settings),
-            db,
-            metrics,
-            redis,
-        })
-    }
-}
+use crate::state::AppState;
 
 /// What the HTTP handlers see.
 #[derive(Clone)]

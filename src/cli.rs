@@ -5,10 +5,11 @@ use std::io::BufRead;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{AppState, Application, shutdown_signal};
+use crate::app::{Application, shutdown_signal};
 use crate::auth::Role;
 use crate::auth::service::{NewAccount, create_user};
 use crate::config::Settings;
+use crate::state::AppState;
 
 #[derive(Parser, Debug)]
 #[command(

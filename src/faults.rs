@@ -3,8 +3,8 @@
 //! `test-faults` feature (which only the test suite enables); without it every point is a no-op
 //! that the compiler removes.
 
-use crate::app::AppState;
 use crate::error::AppResult;
+use crate::state::AppState;
 
 /// Places in the code where a test can make things fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

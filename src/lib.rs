@@ -20,4 +20,5 @@ pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
 pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod sockets; // open WebSockets: caps per address, closing a revoked session's sockets
+pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup
 pub mod telemetry; // tracing subscriber setup

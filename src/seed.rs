@@ -9,13 +9,13 @@ use entity::event;
 use entity::transaction::PaymentMethod;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::app::AppState;
 use crate::auth::service::{NewAccount, create_user, normalize_username};
 use crate::auth::{Role, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::events::service::{NewEvent, NewTicketType};
 use crate::payments::service::{PayRequest, pay};
 use crate::reservations::service::{NewReservation, reserve};
+use crate::state::AppState;
 
 /// Every demo account's password.
 pub const DEMO_PASSWORD: &str = "evenntify-demo";

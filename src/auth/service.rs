@@ -9,9 +9,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Role, Viewer, random_token, token_hash};
-use crate::app::AppState;
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// What a successful register, login or refresh hands back.
 pub struct Authenticated {

@@ -13,11 +13,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{Role, Viewer};
 use crate::db::{begin_write, now, truncate_micros};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
+use crate::state::AppState;
 
 pub const MAX_TICKET_TYPES: usize = 20;
 pub const MAX_CAPACITY: i32 = 1_000_000;

@@ -3,12 +3,12 @@
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::auth::loader::UserLoader;
 use crate::error::{AppError, AppResult};
 use crate::events::loader::{EventLoader, TicketTypeLoader, TicketTypesLoader};
 use crate::reservations::loader::TicketsLoader;
+use crate::state::AppState;
 
 /// The client's address: the peer, or `X-Forwarded-For` when the peer is a trusted proxy.
 #[derive(Debug, Clone, Copy)]

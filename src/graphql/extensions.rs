@@ -18,10 +18,10 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError, ServerResult, Value, Variables};
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::ratelimit::Limit;
+use crate::state::AppState;
 
 pub struct ErrorShape;
 

@@ -3,7 +3,6 @@
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
-use crate::app::AppState;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
@@ -12,6 +11,7 @@ use crate::notifications::graphql::{
 use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
 use crate::reports::graphql::{ReportsQuery, ReportsSubscription};
 use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
+use crate::state::AppState;
 
 /// Everything a client can read.
 #[derive(MergedObject, Default)]

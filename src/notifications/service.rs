@@ -7,11 +7,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::now;
 use crate::error::AppResult;
 use crate::graphql::pagination::{Page, newest_first};
+use crate::state::AppState;
 
 /// Stores a notification in the caller's transaction; publish it after the commit.
 pub async fn notify(

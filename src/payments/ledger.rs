@@ -13,12 +13,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, newest_first};
 use crate::reservations::service::clean_key;
+use crate::state::AppState;
 
 /// The current balance; 0 for a user who never had a wallet.
 pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> AppResult<i64> {

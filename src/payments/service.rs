@@ -33,7 +33,6 @@ use uuid::Uuid;
 
 use super::gateway::{Charge, ChargeRequest, GatewayError};
 use super::ledger::{self, NewTransaction};
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
@@ -41,6 +40,7 @@ use crate::faults::{self, Fault};
 use crate::live::Effects;
 use crate::notifications::service::notify;
 use crate::reservations::service::{clean_key, lock, release_hold};
+use crate::state::AppState;
 
 pub struct PayRequest {
     pub reservation_id: Uuid,

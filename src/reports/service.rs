@@ -11,9 +11,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// An event's numbers at one moment. `sold + held + available = capacity` always holds, because
 /// all of it is read in one snapshot.

@@ -13,11 +13,11 @@ use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Quer
 use tokio::sync::watch;
 
 use super::service::release_hold;
-use crate::app::AppState;
 use crate::db::begin_write;
 use crate::error::AppResult;
 use crate::live::Effects;
 use crate::notifications::service::notify;
+use crate::state::AppState;
 
 /// Holds released per transaction: keeps each sweep transaction short.
 const BATCH: u64 = 200;

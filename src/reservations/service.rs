@@ -13,12 +13,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, newest_first};
 use crate::live::Effects;
+use crate::state::AppState;
 use entity::notification::NotificationKind;
 
 pub struct NewReservation {

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use evenntify::app::{AppState, Application};
+use evenntify::app::Application;
 use evenntify::config::Settings;
+use evenntify::state::AppState;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
