@@ -223,8 +223,6 @@ impl Extension for Guard {
                 variables,
             )
             .map_err(|msg| refuse(AppError::bad_input(msg)))?;
-        }
-        if let Some((_, op)) = selected {
             let mut keys = Vec::new();
             response_keys(&op.node.selection_set.node, &doc, &mut keys, 0);
             *self.root_keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
