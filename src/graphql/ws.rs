@@ -19,7 +19,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
 use super::context::{Loaders, RequestId};
-use crate::app::ServerState;
+use super::schema::ServerState;
 use crate::auth::service::authenticate;
 
 pub const CLOSE_BAD_REQUEST: u16 = 4400;
