@@ -11,8 +11,13 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY entity/Cargo.toml entity/Cargo.toml
 COPY migration/Cargo.toml migration/Cargo.toml
-RUN mkdir -p src entity/src migration/src \
+# bench/ (the load tool) is a workspace member: cargo cannot load the workspace without its
+# manifest, though the image never builds it. Its placeholder source stays; the real one is
+# not copied.
+COPY bench/Cargo.toml bench/Cargo.toml
+RUN mkdir -p src entity/src migration/src bench/src \
  && echo 'fn main() {}' > src/main.rs \
+ && echo 'fn main() {}' > bench/src/main.rs \
  && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs \
  && cargo build --release --locked \
  && rm -rf src entity/src migration/src

@@ -22,16 +22,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
-use crate::graphql::schema::{AppSchema, build_schema, sdl};
+use crate::graphql::schema::{ServerState, build_schema, sdl};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-
-/// What the HTTP handlers see.
-#[derive(Clone)]
-pub struct ServerState {
-    pub app: AppState,
-    pub schema: AppSchema,
-}
 
 pub fn router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));

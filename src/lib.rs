@@ -9,6 +9,7 @@ pub mod error; // AppError: the API's error codes and how they reach clients
 pub mod events; // events and ticket types: lifecycle, search, paging
 pub mod faults; // fault injection points for tests (armed only with the `test-faults` feature)
 pub mod graphql; // schema assembly, request context, HTTP and WebSocket transports, shared types
+pub mod input; // client input checked alike by several domains (idempotency keys)
 pub mod live; // pub/sub hubs for reports, availability and notifications; post-commit effects
 pub mod metrics; // per-instance counters rendered as Prometheus text
 pub mod notifications; // stored, live-pushed notifications about reservations and money

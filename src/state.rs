@@ -35,6 +35,13 @@ pub struct AppState {
     pub faults: Arc<crate::faults::Faults>,
 }
 
+#[cfg(feature = "test-faults")]
+impl AsRef<crate::faults::Faults> for AppState {
+    fn as_ref(&self) -> &crate::faults::Faults {
+        &self.faults
+    }
+}
+
 impl AppState {
     /// Connects to the database, applies pending migrations and loads the signing secret.
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {

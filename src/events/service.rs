@@ -14,9 +14,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
+use crate::db::paging::{Page, decode_cursor, encode_cursor};
 use crate::db::{begin_write, now, truncate_micros};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Page, decode_cursor, encode_cursor};
 use crate::state::AppState;
 
 pub const MAX_TICKET_TYPES: usize = 20;

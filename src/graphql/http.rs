@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::context::{Loaders, RequestId};
 use super::extensions::stamp_request_id;
-use crate::app::ServerState;
+use super::schema::ServerState;
 use crate::auth::Viewer;
 use crate::auth::service::authenticate;
 use crate::error::AppError;

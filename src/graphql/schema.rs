@@ -44,6 +44,15 @@ pub struct Subscription(
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
+/// What the HTTP handlers see: the shared state and the schema built on it. It lives here, below
+/// `app.rs`, so that the transports (`http.rs`, `ws.rs`) never import the application that
+/// mounts them.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub schema: AppSchema,
+}
+
 /// The schema, wired to the app state when serving (without it when only printing the SDL).
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let mut builder = Schema::build(

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::context::{ClientIp, Loaders, OverWebSocket, RequestId};
-use crate::app::ServerState;
+use super::schema::ServerState;
 use crate::auth::Viewer;
 use crate::auth::service::{authenticate, session_alive};
 use crate::sockets::AddressSlot;

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::db::now;
+use crate::db::paging::{Page, newest_first};
 use crate::error::AppResult;
-use crate::graphql::pagination::{Page, newest_first};
 use crate::state::AppState;
 
 /// Stores a notification in the caller's transaction; publish it after the commit.

@@ -14,10 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::Viewer;
+use crate::db::paging::{Page, newest_first};
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Page, newest_first};
-use crate::reservations::service::clean_key;
+use crate::input::clean_key;
 use crate::state::AppState;
 
 /// The current balance; 0 for a user who never had a wallet.

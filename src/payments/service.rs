@@ -37,9 +37,10 @@ use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 use crate::faults::{self, Fault};
+use crate::input::clean_key;
 use crate::live::Effects;
 use crate::notifications::service::notify;
-use crate::reservations::service::{clean_key, lock, release_hold};
+use crate::reservations::service::{lock, release_hold};
 use crate::state::AppState;
 
 pub struct PayRequest {

@@ -9,13 +9,14 @@ use sea_orm::{ColumnTrait, Condition};
 
 use super::live;
 use super::outbox::{LiveReport, Scope};
-use super::service::{self, Summary};
+use super::service;
+use super::summary::{self, Summary};
+use crate::db::paging::{decode_cursor, encode_cursor};
 use crate::error::AppError;
 use crate::events::graphql::Event;
 use crate::events::graphql::parse_id;
 use crate::graphql::context::ContextExt;
 use crate::graphql::pagination::page_size;
-use crate::graphql::pagination::{decode_cursor, encode_cursor};
 use crate::graphql::scalars::Cents;
 use crate::payments::graphql::TransactionConnection;
 use crate::payments::ledger::list_transactions;
@@ -71,7 +72,7 @@ impl ReportsQuery {
         let viewer = ctx.require_viewer()?;
         let event =
             service::managed_event(ctx.state(), viewer, parse_id(&event_id, "eventId")?).await?;
-        Ok((&service::summary(&ctx.state().db, event.id).await?).into())
+        Ok((&summary::summary(&ctx.state().db, event.id).await?).into())
     }
 
     /// Every payment, failed payment and refund of the event, newest first. Its organizer or an

@@ -4,3 +4,4 @@ pub mod graphql;
 pub mod live;
 pub mod outbox;
 pub mod service;
+pub mod summary;

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::service::{Summary, summary_in};
+use super::summary::{Summary, summary_in};
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
 

@@ -14,9 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::Viewer;
+use crate::db::paging::{Page, newest_first};
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Page, newest_first};
+use crate::input::clean_key;
 use crate::live::Effects;
 use crate::state::AppState;
 use entity::notification::NotificationKind;
@@ -25,17 +26,6 @@ pub struct NewReservation {
     pub ticket_type_id: Uuid,
     pub quantity: i32,
     pub idempotency_key: Option<String>,
-}
-
-/// Idempotency keys: 1–100 visible characters.
-pub fn clean_key(key: &str, field: &str) -> AppResult<String> {
-    let key = key.trim();
-    if key.is_empty() || key.chars().count() > 100 {
-        return Err(AppError::bad_input(format!(
-            "{field} must be 1 to 100 characters long"
-        )));
-    }
-    Ok(key.to_string())
 }
 
 /// Holds `quantity` seats for the viewer until now + HOLD_SECONDS.

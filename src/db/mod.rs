@@ -1,5 +1,7 @@
 //! The database connection (PostgreSQL or SQLite), write transactions, and instance settings
-//! that live in the database.
+//! that live in the database; `paging` pages lists of rows for the services.
+
+pub mod paging;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
