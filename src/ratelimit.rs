@@ -1,6 +1,8 @@
-//! Rate limits: fixed windows counted in Redis when it is configured (so every instance shares
-//! the count) and in this process otherwise. If Redis fails, the count falls back to this process
-//! rather than letting everything through or refusing everyone.
+//! Rate limits: windows counted in Redis when it is configured (so every instance shares the
+//! count) and in this process otherwise. If Redis fails, the count falls back to this process
+//! rather than letting everything through or refusing everyone. A key's window opens with its
+//! first hit and lasts a minute (or an hour): a burst is never split by a clock boundary, so a
+//! budget of N allows exactly N in any burst shorter than the window.
 //!
 //! Logins are limited so that a stranger can neither guess passwords nor lock an owner out:
 //! - attempts per client address (`LoginIp`), counted before the password is checked, cap
@@ -13,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 
@@ -74,20 +76,9 @@ pub struct RateLimiter {
     redis: Option<ConnectionManager>,
     /// Keeps deployments that share one Redis apart.
     deployment: String,
-    local: Mutex<HashMap<(Limit, String), (u64, u64)>>,
+    /// Per key: when its window opened and the hits in it.
+    local: Mutex<HashMap<(Limit, String), (Instant, u64)>>,
     budgets: Vec<(Limit, u64)>,
-}
-
-/// The current window of `limit` and the seconds until the next one.
-fn window_now(limit: Limit) -> (u64, u64) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let length = limit.window().as_secs();
-    let window = secs / length;
-    let retry_after = (window + 1) * length - secs;
-    (window, retry_after.max(1))
 }
 
 impl RateLimiter {
@@ -131,8 +122,7 @@ impl RateLimiter {
     /// Counts one hit for `key`; `RATE_LIMITED` (with `retryAfterSeconds`) once the window's
     /// budget is spent.
     pub async fn hit(&self, limit: Limit, key: &str) -> AppResult<()> {
-        let (window, retry_after) = window_now(limit);
-        let count = self.increment(limit, key, window).await;
+        let (count, retry_after) = self.increment(limit, key).await;
         if count > self.budget(limit) {
             return Err(self.refusal(limit, retry_after));
         }
@@ -142,10 +132,9 @@ impl RateLimiter {
     /// `RATE_LIMITED` if the window's budget for `key` is already spent; counts nothing. With
     /// `record`, this lets a limit count only failures: check before, record after.
     pub async fn check(&self, limit: Limit, key: &str) -> AppResult<()> {
-        let (window, retry_after) = window_now(limit);
-        let count = match self.read_in_redis(limit, key, window).await {
-            Some(n) => n,
-            None => self.read_locally(limit, key, window),
+        let (count, retry_after) = match self.read_in_redis(limit, key).await {
+            Some(found) => found,
+            None => self.read_locally(limit, key),
         };
         if count >= self.budget(limit) {
             return Err(self.refusal(limit, retry_after));
@@ -155,81 +144,101 @@ impl RateLimiter {
 
     /// Counts one hit for `key` without judging it.
     pub async fn record(&self, limit: Limit, key: &str) {
-        let (window, _) = window_now(limit);
-        self.increment(limit, key, window).await;
+        self.increment(limit, key).await;
     }
 
-    async fn increment(&self, limit: Limit, key: &str, window: u64) -> u64 {
-        match self.count_in_redis(limit, key, window).await {
-            Some(n) => n,
-            None => self.count_locally(limit, key, window),
+    /// The count after this hit and the seconds until the key's window closes.
+    async fn increment(&self, limit: Limit, key: &str) -> (u64, u64) {
+        match self.count_in_redis(limit, key).await {
+            Some(found) => found,
+            None => self.count_locally(limit, key),
         }
     }
 
-    fn redis_key(&self, limit: Limit, key: &str, window: u64) -> String {
-        format!(
-            "evenntify:{}:rl:{}:{key}:{window}",
-            self.deployment,
-            limit.name()
-        )
+    fn redis_key(&self, limit: Limit, key: &str) -> String {
+        format!("evenntify:{}:rl:{}:{key}", self.deployment, limit.name())
     }
 
-    async fn count_in_redis(&self, limit: Limit, key: &str, window: u64) -> Option<u64> {
+    async fn count_in_redis(&self, limit: Limit, key: &str) -> Option<(u64, u64)> {
         // A clone of the manager shares its one connection; no lock is held across the call.
         let mut conn = self.redis.clone()?;
-        let redis_key = self.redis_key(limit, key, window);
+        let redis_key = self.redis_key(limit, key);
+        let window = limit.window().as_secs();
+        // The first hit opens the window (EXPIRE … NX sets a time to live only once).
         let counted = tokio::time::timeout(
             REDIS_TIMEOUT,
             redis::pipe()
                 .atomic()
                 .incr(&redis_key, 1)
-                .expire(&redis_key, (limit.window().as_secs() * 2) as i64)
+                .cmd("EXPIRE")
+                .arg(&redis_key)
+                .arg(window)
+                .arg("NX")
                 .ignore()
-                .query_async::<(u64,)>(&mut conn),
+                .cmd("TTL")
+                .arg(&redis_key)
+                .query_async::<(u64, i64)>(&mut conn),
         )
         .await;
         match counted {
-            Ok(Ok((n,))) => Some(n),
+            Ok(Ok((n, ttl))) => Some((n, ttl.clamp(1, window as i64) as u64)),
             _ => None,
         }
     }
 
-    async fn read_in_redis(&self, limit: Limit, key: &str, window: u64) -> Option<u64> {
+    async fn read_in_redis(&self, limit: Limit, key: &str) -> Option<(u64, u64)> {
         let mut conn = self.redis.clone()?;
-        let redis_key = self.redis_key(limit, key, window);
+        let redis_key = self.redis_key(limit, key);
         let read = tokio::time::timeout(
             REDIS_TIMEOUT,
-            redis::cmd("GET")
+            redis::pipe()
+                .get(&redis_key)
+                .cmd("TTL")
                 .arg(&redis_key)
-                .query_async::<Option<u64>>(&mut conn),
+                .query_async::<(Option<u64>, i64)>(&mut conn),
         )
         .await;
         match read {
-            Ok(Ok(n)) => Some(n.unwrap_or(0)),
+            Ok(Ok((n, ttl))) => Some((n.unwrap_or(0), ttl.max(1) as u64)),
             _ => None,
         }
     }
 
-    fn count_locally(&self, limit: Limit, key: &str, window: u64) -> u64 {
+    fn count_locally(&self, limit: Limit, key: &str) -> (u64, u64) {
+        let now = Instant::now();
+        let window = limit.window();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if local.len() > 100_000 {
-            local.retain(|(l, _), (w, _)| *w == window_now(*l).0);
+            local.retain(|(l, _), (opened, _)| now.duration_since(*opened) < l.window());
         }
-        let entry = local.entry((limit, key.to_string())).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
+        let entry = local.entry((limit, key.to_string())).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1
+        (entry.1, seconds_left(entry.0, window, now))
     }
 
-    fn read_locally(&self, limit: Limit, key: &str, window: u64) -> u64 {
+    fn read_locally(&self, limit: Limit, key: &str) -> (u64, u64) {
+        let now = Instant::now();
+        let window = limit.window();
         let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         match local.get(&(limit, key.to_string())) {
-            Some((w, n)) if *w == window => *n,
-            _ => 0,
+            Some((opened, n)) if now.duration_since(*opened) < window => {
+                (*n, seconds_left(*opened, window, now))
+            }
+            _ => (0, 1),
         }
     }
+}
+
+/// Whole seconds until a window opened at `opened` closes, at least 1.
+fn seconds_left(opened: Instant, window: Duration, now: Instant) -> u64 {
+    window
+        .saturating_sub(now.duration_since(opened))
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u64
 }
 
 #[cfg(test)]
