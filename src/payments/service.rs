@@ -28,7 +28,7 @@ use entity::ticket::{self, TicketStatus};
 use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatus};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::gateway::{Charge, ChargeRequest, GatewayError};
@@ -412,11 +412,10 @@ fn succeeded(
 
 /// The unique success key was taken by a concurrent payment of another reservation.
 fn key_clash(err: sea_orm::DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::Conflict("this idempotencyKey already paid for another reservation".into())
-        }
-        _ => err.into(),
+    if ledger::success_key_taken(&err) {
+        AppError::Conflict("this idempotencyKey already paid for another reservation".into())
+    } else {
+        err.into()
     }
 }
 

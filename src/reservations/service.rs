@@ -9,13 +9,13 @@ use entity::ticket_type;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, SqlErr,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::Viewer;
-use crate::db::{begin_write, now};
+use crate::db::{begin_write, is_unique_violation, now};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, newest_first};
 use crate::live::Effects;
@@ -113,7 +113,13 @@ pub async fn reserve(
             Ok(model)
         }
         // Two requests with the same key raced: the other one won; answer as it did.
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(err)
+            if is_unique_violation(
+                &err,
+                "ux_reservations_user_key",
+                &["reservations.user_id", "reservations.idempotency_key"],
+            ) =>
+        {
             txn.rollback().await?;
             let key = key.unwrap_or_default();
             let existing = find_by_key(&state.db, viewer.user_id, &key)
