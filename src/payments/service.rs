@@ -1,7 +1,8 @@
 //! Paying for a reservation.
 //!
-//! WALLET: one database transaction locks the reservation, checks it is still held, debits the
-//! wallet, writes the ledger, confirms the reservation, issues the tickets, records the SUCCEEDED
+//! WALLET: one database transaction locks the event (shared, so a cancelEvent waits for it) and
+//! the reservation, checks the hold and that the event is not cancelled, debits the wallet,
+//! writes the ledger, confirms the reservation, issues the tickets, records the SUCCEEDED
 //! transaction and stores its report and notification. Any failure rolls all of it back; the
 //! attempt is then recorded as a FAILED transaction (with its report) in a separate write, so the
 //! organizer still sees it.
@@ -11,17 +12,18 @@
 //! 1. Check the hold.
 //! 2. Charge the card with the key `pay:<user>:<reservation>:<idempotencyKey>`: retries and
 //!    racing duplicates of one request reuse one charge; two reservations never share one.
-//! 3. Commit: lock the reservation, re-check the hold, make sure no transaction references the
-//!    charge yet, then confirm, issue tickets and record the SUCCEEDED transaction with the
-//!    charge id.
-//! 4. If step 3 fails for any reason (the hold expired meanwhile, a conflict, a database error,
-//!    a failed commit): lock the reservation and, unless a SUCCEEDED transaction already uses the
-//!    charge (a duplicate request won), record a FAILED transaction that references it; after
-//!    that commit, refund the charge. Step 3 refuses a charge that any transaction references, so
-//!    a charge is either paid for or refunded, never both.
+//! 3. Commit: lock the event (shared) and the reservation, re-check the hold and that the event
+//!    is not cancelled, make sure no transaction references the charge yet, then confirm, issue
+//!    tickets and record the SUCCEEDED transaction with the charge id.
+//! 4. If step 3 fails for any reason (the hold expired or the event was cancelled meanwhile, a
+//!    conflict, a database error, a failed commit): lock the reservation and, unless a SUCCEEDED
+//!    transaction already uses the charge (a duplicate request won), record a FAILED transaction
+//!    that references it; after that commit, refund the charge. Step 3 refuses a charge that any
+//!    transaction references, so a charge is either paid for or refunded, never both.
 //! 5. If the process dies between 2 and 3, the sweeper later finds the standing charge (through
 //!    the gateway) that nothing references and settles it the same way as step 4.
 
+use entity::event::{self, EventStatus};
 use entity::notification::NotificationKind;
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
@@ -40,7 +42,7 @@ use crate::error::{AppError, AppResult};
 use crate::faults::{self, Fault};
 use crate::live::Effects;
 use crate::notifications::service::notify;
-use crate::reservations::service::{clean_key, lock, release_hold};
+use crate::reservations::service::{clean_key, event_cancelled, lock, lock_event, release_hold};
 
 pub struct PayRequest {
     pub reservation_id: Uuid,
@@ -223,6 +225,7 @@ async fn pay_with_wallet(
     key: &str,
 ) -> Result<Paid, Failed> {
     let txn = begin_write(&state.db).await?;
+    let event = lock_event(&txn, r.event_id).await?;
     let r = lock(&txn, r.id).await?;
     match verdict(&txn, &r, key).await? {
         Verdict::Replay(paid) => return Ok(*paid),
@@ -232,6 +235,7 @@ async fn pay_with_wallet(
         }
         Verdict::Payable => {}
     }
+    not_cancelled(&event)?;
     let t = ledger::record(
         &txn,
         succeeded(viewer, &r, key, PaymentMethod::Wallet, None),
@@ -264,6 +268,12 @@ async fn pay_with_card(
         Verdict::Expired => return Err(release_expired(state, r.id).await?.into()),
         Verdict::Payable => {}
     }
+    // Not the guard (step 3 is), but no reason to charge a card for a known cancelled event.
+    let event = event::Entity::find_by_id(r.event_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {} not found", r.event_id)))?;
+    not_cancelled(&event)?;
     let request = ChargeRequest {
         idempotency_key: charge_key(viewer.user_id, r.id, key),
         token,
@@ -282,7 +292,7 @@ async fn pay_with_card(
         }
         AppError::PaymentDeclined(e.reason())
     })?;
-    match finish_card_payment(state, viewer, r.id, key, &charge).await {
+    match finish_card_payment(state, viewer, r, key, &charge).await {
         Ok(paid) => Ok(paid),
         Err(failed) => {
             let reason = failure_reason(&failed.error);
@@ -297,6 +307,15 @@ async fn pay_with_card(
     }
 }
 
+/// No money moves for a cancelled event. Called under `lock_event`, which keeps a cancelEvent
+/// from committing until this payment has, so cancelEvent then refunds it.
+fn not_cancelled(event: &event::Model) -> AppResult<()> {
+    if event.status == EventStatus::Cancelled {
+        return Err(event_cancelled());
+    }
+    Ok(())
+}
+
 fn charge_key(user: Uuid, reservation: Uuid, key: &str) -> String {
     format!("pay:{user}:{reservation}:{key}")
 }
@@ -304,12 +323,13 @@ fn charge_key(user: Uuid, reservation: Uuid, key: &str) -> String {
 async fn finish_card_payment(
     state: &AppState,
     viewer: &Viewer,
-    reservation_id: Uuid,
+    held: &reservation::Model,
     key: &str,
     charge: &Charge,
 ) -> Result<Paid, Failed> {
     let txn = begin_write(&state.db).await?;
-    let r = lock(&txn, reservation_id).await?;
+    let event = lock_event(&txn, held.event_id).await?;
+    let r = lock(&txn, held.id).await?;
     match verdict(&txn, &r, key).await? {
         // The same key means the same charge: a duplicate request finished first.
         Verdict::Replay(paid) if paid.transaction.gateway_charge_id == Some(charge.id) => {
@@ -324,6 +344,7 @@ async fn finish_card_payment(
         }
         Verdict::Payable => {}
     }
+    not_cancelled(&event)?;
     if charge_referenced(&txn, charge.id).await? {
         return Err(AppError::PaymentDeclined(
             "the charge made under this idempotencyKey was given back; retry with a new idempotencyKey".into(),
