@@ -1,6 +1,9 @@
 //! Money: wallets and their ledger, the card gateway, and paying for reservations.
 
+mod card;
 pub mod gateway;
 pub mod graphql;
 pub mod ledger;
+pub mod orphans;
 pub mod service;
+mod wallet;

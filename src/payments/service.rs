@@ -1,27 +1,7 @@
-//! Paying for a reservation.
-//!
-//! WALLET: one database transaction locks the event (shared, so a cancelEvent waits for it) and
-//! the reservation, checks the hold and that the event is not cancelled, debits the wallet,
-//! writes the ledger, confirms the reservation, issues the tickets, records the SUCCEEDED
-//! transaction and stores its report and notification. Any failure rolls all of it back; the
-//! attempt is then recorded as a FAILED transaction (with its report) in a separate write, so the
-//! organizer still sees it.
-//!
-//! CARD: an external charge cannot live inside a database transaction, so the card path is a
-//! small saga, and every decision about a charge is taken under the reservation's row lock:
-//! 1. Check the hold.
-//! 2. Charge the card with the key `pay:<user>:<reservation>:<idempotencyKey>`: retries and
-//!    racing duplicates of one request reuse one charge; two reservations never share one.
-//! 3. Commit: lock the event (shared) and the reservation, re-check the hold and that the event
-//!    is not cancelled, make sure no transaction references the charge yet, then confirm, issue
-//!    tickets and record the SUCCEEDED transaction with the charge id.
-//! 4. If step 3 fails for any reason (the hold expired or the event was cancelled meanwhile, a
-//!    conflict, a database error, a failed commit): lock the reservation and, unless a SUCCEEDED
-//!    transaction already uses the charge (a duplicate request won), record a FAILED transaction
-//!    that references it; after that commit, refund the charge. Step 3 refuses a charge that any
-//!    transaction references, so a charge is either paid for or refunded, never both.
-//! 5. If the process dies between 2 and 3, the sweeper later finds the standing charge (through
-//!    the gateway) that nothing references and settles it the same way as step 4.
+//! Paying for a reservation: `pay` checks the request, answers a replayed key, then takes the
+//! wallet path (`wallet.rs`) or the card saga (`card.rs`). What both share lives here: the verdict
+//! on a hold, confirming it, and recording a failed attempt. Charges that a crash left standing
+//! are settled by `orphans.rs`.
 
 use entity::event::{self, EventStatus};
 use entity::notification::NotificationKind;
@@ -33,16 +13,14 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::gateway::{Charge, ChargeRequest, GatewayError};
 use super::ledger::{self, NewTransaction};
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now};
 use crate::error::{AppError, AppResult};
-use crate::faults::{self, Fault};
 use crate::live::Effects;
 use crate::notifications::service::notify;
-use crate::reservations::service::{clean_key, event_cancelled, lock, lock_event, release_hold};
+use crate::reservations::service::{clean_key, event_cancelled, lock, release_hold};
 
 pub struct PayRequest {
     pub reservation_id: Uuid,
@@ -58,9 +36,9 @@ pub struct Paid {
 }
 
 /// Why an attempt failed. `recorded` is set when its FAILED transaction is already stored.
-struct Failed {
-    error: AppError,
-    recorded: bool,
+pub(super) struct Failed {
+    pub(super) error: AppError,
+    pub(super) recorded: bool,
 }
 
 impl From<AppError> for Failed {
@@ -78,7 +56,7 @@ impl From<sea_orm::DbErr> for Failed {
     }
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Payable,
     /// Already paid under this very key: answer with that payment.
     Replay(Box<Paid>),
@@ -112,8 +90,8 @@ pub async fn pay(state: &AppState, viewer: &Viewer, request: PayRequest) -> AppR
         ));
     }
     let result = match token {
-        None => pay_with_wallet(state, viewer, &r, &key).await,
-        Some(token) => pay_with_card(state, viewer, &r, &key, &token).await,
+        None => super::wallet::pay_with_wallet(state, viewer, &r, &key).await,
+        Some(token) => super::card::pay_with_card(state, viewer, &r, &key, &token).await,
     };
     match result {
         Ok(paid) => Ok(paid),
@@ -166,7 +144,7 @@ async fn replay(
 }
 
 /// What paying `r` with `key` should do, given its current (locked or freshly read) state.
-async fn verdict(
+pub(super) async fn verdict(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
     key: &str,
@@ -209,7 +187,7 @@ fn hold_expired() -> AppError {
 }
 
 /// Releases an expired hold now (the sweeper may not have come by yet), in its own transaction.
-async fn release_expired(state: &AppState, reservation_id: Uuid) -> AppResult<AppError> {
+pub(super) async fn release_expired(state: &AppState, reservation_id: Uuid) -> AppResult<AppError> {
     let txn = begin_write(&state.db).await?;
     let r = lock(&txn, reservation_id).await?;
     let effects = release_hold(&txn, &r, ReservationStatus::Expired, Some(now())).await?;
@@ -218,199 +196,16 @@ async fn release_expired(state: &AppState, reservation_id: Uuid) -> AppResult<Ap
     Ok(hold_expired())
 }
 
-async fn pay_with_wallet(
-    state: &AppState,
-    viewer: &Viewer,
-    r: &reservation::Model,
-    key: &str,
-) -> Result<Paid, Failed> {
-    let txn = begin_write(&state.db).await?;
-    let event = lock_event(&txn, r.event_id).await?;
-    let r = lock(&txn, r.id).await?;
-    match verdict(&txn, &r, key).await? {
-        Verdict::Replay(paid) => return Ok(*paid),
-        Verdict::Expired => {
-            drop(txn);
-            return Err(release_expired(state, r.id).await?.into());
-        }
-        Verdict::Payable => {}
-    }
-    not_cancelled(&event)?;
-    let t = ledger::record(
-        &txn,
-        succeeded(viewer, &r, key, PaymentMethod::Wallet, None),
-    )
-    .await
-    .map_err(key_clash)?;
-    if r.amount_cents > 0 {
-        ledger::debit(&txn, viewer.user_id, r.amount_cents, t.id).await?;
-    }
-    faults::point(state, Fault::PayAfterDebit)?;
-    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
-    faults::point(state, Fault::PayBeforeCommit)?;
-    txn.commit().await?;
-    state.live.announce(effects);
-    Ok(Paid {
-        reservation: confirmed,
-        transaction: t,
-    })
-}
-
-async fn pay_with_card(
-    state: &AppState,
-    viewer: &Viewer,
-    r: &reservation::Model,
-    key: &str,
-    token: &str,
-) -> Result<Paid, Failed> {
-    match verdict(&state.db, r, key).await? {
-        Verdict::Replay(paid) => return Ok(*paid),
-        Verdict::Expired => return Err(release_expired(state, r.id).await?.into()),
-        Verdict::Payable => {}
-    }
-    // Not the guard (step 3 is), but no reason to charge a card for a known cancelled event.
-    let event = event::Entity::find_by_id(r.event_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {} not found", r.event_id)))?;
-    not_cancelled(&event)?;
-    let request = ChargeRequest {
-        idempotency_key: charge_key(viewer.user_id, r.id, key),
-        token,
-        amount_cents: r.amount_cents,
-    };
-    // The client-side bound on the gateway; a late charge that still went through is found and
-    // refunded by the sweeper.
-    let limit = state.settings.card_timeout + std::time::Duration::from_secs(1);
-    let charged = match tokio::time::timeout(limit, state.gateway.charge(request)).await {
-        Ok(result) => result,
-        Err(_) => Err(GatewayError::TimedOut),
-    };
-    let charge = charged.map_err(|e| {
-        if let GatewayError::Unavailable(inner) = &e {
-            tracing::error!(error = ?inner, "card gateway unavailable");
-        }
-        AppError::PaymentDeclined(e.reason())
-    })?;
-    match finish_card_payment(state, viewer, r, key, &charge).await {
-        Ok(paid) => Ok(paid),
-        Err(failed) => {
-            let reason = failure_reason(&failed.error);
-            let recorded = settle_unpaid_charge(state, r.id, charge.id, &reason)
-                .await
-                .is_ok();
-            Err(Failed {
-                error: failed.error,
-                recorded,
-            })
-        }
-    }
-}
-
 /// No money moves for a cancelled event. Called under `lock_event`, which keeps a cancelEvent
 /// from committing until this payment has, so cancelEvent then refunds it.
-fn not_cancelled(event: &event::Model) -> AppResult<()> {
+pub(super) fn not_cancelled(event: &event::Model) -> AppResult<()> {
     if event.status == EventStatus::Cancelled {
         return Err(event_cancelled());
     }
     Ok(())
 }
 
-fn charge_key(user: Uuid, reservation: Uuid, key: &str) -> String {
-    format!("pay:{user}:{reservation}:{key}")
-}
-
-async fn finish_card_payment(
-    state: &AppState,
-    viewer: &Viewer,
-    held: &reservation::Model,
-    key: &str,
-    charge: &Charge,
-) -> Result<Paid, Failed> {
-    let txn = begin_write(&state.db).await?;
-    let event = lock_event(&txn, held.event_id).await?;
-    let r = lock(&txn, held.id).await?;
-    match verdict(&txn, &r, key).await? {
-        // The same key means the same charge: a duplicate request finished first.
-        Verdict::Replay(paid) if paid.transaction.gateway_charge_id == Some(charge.id) => {
-            return Ok(*paid);
-        }
-        Verdict::Replay(_) => {
-            return Err(AppError::Conflict("this reservation is already paid".into()).into());
-        }
-        Verdict::Expired => {
-            drop(txn);
-            return Err(release_expired(state, r.id).await?.into());
-        }
-        Verdict::Payable => {}
-    }
-    not_cancelled(&event)?;
-    if charge_referenced(&txn, charge.id).await? {
-        return Err(AppError::PaymentDeclined(
-            "the charge made under this idempotencyKey was given back; retry with a new idempotencyKey".into(),
-        )
-        .into());
-    }
-    let t = ledger::record(
-        &txn,
-        succeeded(viewer, &r, key, PaymentMethod::Card, Some(charge.id)),
-    )
-    .await
-    .map_err(key_clash)?;
-    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
-    faults::point(state, Fault::PayBeforeCommit)?;
-    txn.commit().await?;
-    state.live.announce(effects);
-    Ok(Paid {
-        reservation: confirmed,
-        transaction: t,
-    })
-}
-
-async fn charge_referenced(db: &impl ConnectionTrait, charge: Uuid) -> AppResult<bool> {
-    Ok(transaction::Entity::find()
-        .filter(transaction::Column::GatewayChargeId.eq(charge))
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// Compensation for a charge whose payment did not commit: under the reservation's lock, record
-/// a FAILED transaction that references the charge (unless a SUCCEEDED one already does, in which
-/// case the charge paid for a duplicate request and stays), then refund it after the commit.
-async fn settle_unpaid_charge(
-    state: &AppState,
-    reservation_id: Uuid,
-    charge: Uuid,
-    reason: &str,
-) -> AppResult<()> {
-    let txn = begin_write(&state.db).await?;
-    let r = lock(&txn, reservation_id).await?;
-    let referenced = transaction::Entity::find()
-        .filter(transaction::Column::GatewayChargeId.eq(charge))
-        .all(&txn)
-        .await?;
-    if referenced
-        .iter()
-        .any(|t| t.status == TransactionStatus::Succeeded)
-    {
-        txn.commit().await?;
-        return Ok(());
-    }
-    let mut effects = Effects::default();
-    if referenced.is_empty() {
-        let reason = format!("{reason}; the card charge {charge} was refunded");
-        effects = failed_payment(&txn, &r, PaymentMethod::Card, None, reason, Some(charge)).await?;
-    }
-    txn.commit().await?;
-    state.live.announce(effects);
-    if let Err(err) = state.gateway.refund(charge).await {
-        tracing::error!(%charge, error = ?err, "refunding an unpaid card charge failed; the sweeper will retry");
-    }
-    Ok(())
-}
-
-fn succeeded(
+pub(super) fn succeeded(
     viewer: &Viewer,
     r: &reservation::Model,
     key: &str,
@@ -432,7 +227,7 @@ fn succeeded(
 }
 
 /// The unique success key was taken by a concurrent payment of another reservation.
-fn key_clash(err: sea_orm::DbErr) -> AppError {
+pub(super) fn key_clash(err: sea_orm::DbErr) -> AppError {
     if ledger::success_key_taken(&err) {
         AppError::Conflict("this idempotencyKey already paid for another reservation".into())
     } else {
@@ -441,7 +236,7 @@ fn key_clash(err: sea_orm::DbErr) -> AppError {
 }
 
 /// PENDING → CONFIRMED, one ticket per seat, and the payment's report and notification.
-async fn confirm(
+pub(super) async fn confirm(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
     t: &transaction::Model,
@@ -521,7 +316,7 @@ fn counts_as_failed_payment(err: &AppError) -> bool {
     )
 }
 
-fn failure_reason(err: &AppError) -> String {
+pub(super) fn failure_reason(err: &AppError) -> String {
     match err {
         AppError::Internal(_) => {
             "the payment could not be completed because of an internal error; no money moved".into()
@@ -531,7 +326,7 @@ fn failure_reason(err: &AppError) -> String {
 }
 
 /// Stores a FAILED payment with its report and a notification, in the caller's transaction.
-async fn failed_payment(
+pub(super) async fn failed_payment(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
     method: PaymentMethod,
@@ -591,62 +386,6 @@ async fn record_failure(
             tracing::error!(reservation = %r.id, error = ?err, "could not record a failed payment")
         }
     }
-}
-
-/// Settles card charges that are still standing at the gateway although no transaction accounts
-/// for them (the process died between charging and committing), and retries refunds of charges
-/// already given up on. A charge is only touched once it is older than any payment could still
-/// be in flight.
-pub async fn refund_orphaned_charges(state: &AppState) -> AppResult<usize> {
-    let grace = chrono::Duration::from_std(state.settings.card_timeout).unwrap_or_default()
-        + chrono::Duration::seconds(60);
-    let standing = state
-        .gateway
-        .standing_charges(chrono::Utc::now() - grace)
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("listing card charges: {}", e.reason())))?;
-    let mut settled = 0;
-    for charge in standing {
-        let referenced = transaction::Entity::find()
-            .filter(transaction::Column::GatewayChargeId.eq(charge.id))
-            .all(&state.db)
-            .await?;
-        if referenced
-            .iter()
-            .any(|t| t.status == TransactionStatus::Succeeded)
-        {
-            continue;
-        }
-        if !referenced.is_empty() {
-            // Already given up on; only the refund call failed before.
-            if state.gateway.refund(charge.id).await.is_ok() {
-                settled += 1;
-            }
-            continue;
-        }
-        // pay:<user>:<reservation>:<key>
-        let reservation_id = charge
-            .idempotency_key
-            .split(':')
-            .nth(2)
-            .and_then(|s| s.parse::<Uuid>().ok());
-        match reservation_id {
-            Some(id) => {
-                let reason = "the payment did not complete".to_string();
-                if settle_unpaid_charge(state, id, charge.id, &reason)
-                    .await
-                    .is_ok()
-                {
-                    tracing::warn!(charge = %charge.id, amount = charge.amount_cents, "refunded an orphaned card charge");
-                    settled += 1;
-                }
-            }
-            None => {
-                tracing::error!(charge = %charge.id, "a standing card charge has a key this service did not make")
-            }
-        }
-    }
-    Ok(settled)
 }
 
 #[cfg(test)]
