@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::{Role, Viewer, random_token, token_hash};
@@ -116,13 +114,14 @@ pub async fn create_user(state: &AppState, input: NewAccount) -> AppResult<user:
         role: Set(input.role),
         created_at: Set(now()),
     };
-    model
-        .insert(&state.db)
-        .await
-        .map_err(|err| match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => username_taken(&username),
-            _ => err.into(),
-        })
+    model.insert(&state.db).await.map_err(|err| {
+        // The column's unique constraint, as PostgreSQL names it (SQLite names the column).
+        if crate::db::is_unique_violation(&err, "users_username_key", &["users.username"]) {
+            username_taken(&username)
+        } else {
+            err.into()
+        }
+    })
 }
 
 fn username_taken(username: &str) -> AppError {

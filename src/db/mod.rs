@@ -12,7 +12,7 @@ use migration::MigratorTrait;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbErr, EntityTrait, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::{DatabaseKind, Secret, Settings};
@@ -164,6 +164,30 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// Whether `err` is a violation of the unique index `index` (over `columns`, each written
+/// `table.column`), and not of some other unique index of the table.
+///
+/// The two backends name the index differently: PostgreSQL says `duplicate key value violates
+/// unique constraint "ux_…"`; SQLite names the columns of a unique index instead
+/// (`UNIQUE constraint failed: table.a, table.b`), and the index only for an expression index.
+pub fn is_unique_violation(err: &DbErr, index: &str, columns: &[&str]) -> bool {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => {
+            names_unique_index(&message, index, columns)
+        }
+        _ => false,
+    }
+}
+
+fn names_unique_index(message: &str, index: &str, columns: &[&str]) -> bool {
+    if message.contains(&format!("\"{index}\"")) || message.contains(&format!("index '{index}'")) {
+        return true;
+    }
+    message
+        .split_once("UNIQUE constraint failed: ")
+        .is_some_and(|(_, named)| named.split(',').map(str::trim).eq(columns.iter().copied()))
+}
+
 const JWT_SECRET_KEY: &str = "jwt_secret";
 
 /// The secret that signs access tokens: `JWT_SECRET` when set; otherwise (SQLite only, the
@@ -261,6 +285,46 @@ pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
 
 #[cfg(test)]
 mod tests {
+    use super::names_unique_index;
+
+    const SUCCESS_KEY: [&str; 3] = [
+        "transactions.user_id",
+        "transactions.kind",
+        "transactions.success_key",
+    ];
+
+    #[test]
+    fn unique_violations_are_told_apart_by_index_on_both_backends() {
+        let pg = "duplicate key value violates unique constraint \"ux_transactions_success_key\"";
+        assert!(names_unique_index(
+            pg,
+            "ux_transactions_success_key",
+            &SUCCESS_KEY
+        ));
+        assert!(!names_unique_index(
+            pg,
+            "ux_transactions_success",
+            &SUCCESS_KEY
+        ));
+        let sqlite = "UNIQUE constraint failed: transactions.user_id, transactions.kind, transactions.success_key";
+        assert!(names_unique_index(
+            sqlite,
+            "ux_transactions_success_key",
+            &SUCCESS_KEY
+        ));
+        assert!(!names_unique_index(
+            sqlite,
+            "ux_transactions_success_key",
+            &SUCCESS_KEY[..2]
+        ));
+        let other = "UNIQUE constraint failed: transactions.id";
+        assert!(!names_unique_index(
+            other,
+            "ux_transactions_success_key",
+            &SUCCESS_KEY
+        ));
+    }
+
     #[test]
     fn sqlite_urls_name_their_file() {
         use std::path::PathBuf;

@@ -8,14 +8,13 @@ use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatu
 use entity::wallet;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::db::paging::{Page, newest_first};
-use crate::db::{begin_write, now};
+use crate::db::{begin_write, is_unique_violation, now};
 use crate::error::{AppError, AppResult};
 use crate::input::clean_key;
 use crate::state::AppState;
@@ -127,6 +126,20 @@ pub struct NewTransaction {
     pub gateway_charge_id: Option<Uuid>,
 }
 
+/// Whether `err` says this success key already succeeded for this user and kind
+/// (`ux_transactions_success_key`).
+pub fn success_key_taken(err: &DbErr) -> bool {
+    is_unique_violation(
+        err,
+        "ux_transactions_success_key",
+        &[
+            "transactions.user_id",
+            "transactions.kind",
+            "transactions.success_key",
+        ],
+    )
+}
+
 pub async fn record(
     db: &impl ConnectionTrait,
     t: NewTransaction,
@@ -172,11 +185,12 @@ pub async fn refund(
         },
     )
     .await
-    .map_err(|err| match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
+    .map_err(|err| {
+        if success_key_taken(&err) {
             AppError::Conflict("the reservation was already refunded".into())
+        } else {
+            err.into()
         }
-        _ => err.into(),
     })?;
     if r.amount_cents > 0 {
         credit(db, r.user_id, r.amount_cents, t.id).await?;
@@ -260,7 +274,7 @@ pub async fn top_up(state: &AppState, viewer: &Viewer, amount: i64, key: &str) -
     .await;
     let t = match recorded {
         Ok(t) => t,
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(err) if success_key_taken(&err) => {
             // A concurrent request with the same key committed first.
             txn.rollback().await?;
             let existing = find_success(&state.db, viewer.user_id, TransactionKind::TopUp, &key)

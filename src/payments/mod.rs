@@ -1,6 +1,10 @@
 //! Money: wallets and their ledger, the card gateway, and paying for reservations.
 
+mod attempt;
+mod card;
 pub mod gateway;
 pub mod graphql;
 pub mod ledger;
+pub mod orphans;
 pub mod service;
+mod wallet;

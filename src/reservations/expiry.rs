@@ -39,7 +39,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(err) = warn_expiring(&state).await {
             tracing::warn!(error = ?err, "expiry reminders failed; retrying next tick");
         }
-        if let Err(err) = crate::payments::service::refund_orphaned_charges(&state).await {
+        if let Err(err) = crate::payments::orphans::refund_orphaned_charges(&state).await {
             tracing::warn!(error = ?err, "orphaned card charge check failed; retrying next tick");
         }
     }

@@ -9,13 +9,13 @@ use entity::ticket_type;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, SqlErr,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::db::paging::{Page, newest_first};
-use crate::db::{begin_write, now};
+use crate::db::{begin_write, is_unique_violation, now};
 use crate::error::{AppError, AppResult};
 use crate::input::clean_key;
 use crate::live::Effects;
@@ -64,6 +64,10 @@ pub async fn reserve(
     let hold = Duration::seconds(state.settings.hold_seconds as i64);
 
     let txn = begin_write(&state.db).await?;
+    // Decided again inside the write, under the event's lock: the check above may be stale by
+    // now, and a hold that committed after a cancelEvent had released the event's holds would
+    // stay PENDING, payable, for an event that will not happen.
+    bookable(&lock_event(&txn, event.id).await?, ticket_type.id)?;
     let taken = ticket_type::Entity::update_many()
         .col_expr(
             ticket_type::Column::Available,
@@ -103,7 +107,13 @@ pub async fn reserve(
             Ok(model)
         }
         // Two requests with the same key raced: the other one won; answer as it did.
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(err)
+            if is_unique_violation(
+                &err,
+                "ux_reservations_user_key",
+                &["reservations.user_id", "reservations.idempotency_key"],
+            ) =>
+        {
             txn.rollback().await?;
             let key = key.unwrap_or_default();
             let existing = find_by_key(&state.db, viewer.user_id, &key)
@@ -152,15 +162,50 @@ async fn reservable(
         .await?
         .ok_or_else(not_found)?;
     let event = event.ok_or_else(not_found)?;
+    bookable(&event, ticket_type_id)?;
+    Ok((ticket_type, event))
+}
+
+/// Whether seats of the event can be reserved now.
+fn bookable(event: &event::Model, ticket_type_id: Uuid) -> AppResult<()> {
     match event.status {
-        EventStatus::Draft => return Err(not_found()),
-        EventStatus::Cancelled => return Err(AppError::Conflict("the event was cancelled".into())),
+        EventStatus::Draft => {
+            return Err(AppError::NotFound(format!(
+                "ticket type {ticket_type_id} not found"
+            )));
+        }
+        EventStatus::Cancelled => return Err(event_cancelled()),
         EventStatus::Published => {}
     }
     if event.starts_at <= Utc::now() {
         return Err(AppError::Conflict("the event has already started".into()));
     }
-    Ok((ticket_type, event))
+    Ok(())
+}
+
+pub fn event_cancelled() -> AppError {
+    AppError::Conflict("the event was cancelled".into())
+}
+
+/// Reads the event and keeps it from being cancelled until the caller's transaction ends.
+///
+/// PostgreSQL: `FOR SHARE`, which any number of reserves and payments hold at once, but which
+/// conflicts with the row lock of cancelEvent's `UPDATE events SET status = 'CANCELLED'`. So
+/// either this transaction commits first, and cancelEvent (which only then gets past its UPDATE)
+/// finds and releases or refunds what it wrote; or cancelEvent committed first, and this read
+/// (which waited for it, then read the newest row) sees CANCELLED. Under READ COMMITTED a plain
+/// read, or a condition on the event inside another statement, would see a snapshot taken before
+/// a cancel that commits an instant later; only the row lock closes that gap.
+/// SQLite: write transactions are IMMEDIATE, so no other writer runs until this one ends.
+///
+/// Lock order: the event before any of its reservations, as cancelEvent does, or the two can
+/// deadlock.
+pub async fn lock_event(db: &impl ConnectionTrait, id: Uuid) -> AppResult<event::Model> {
+    event::Entity::find_by_id(id)
+        .lock_shared()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))
 }
 
 /// Moves a PENDING reservation to `to` (EXPIRED or CANCELLED) and gives its seats back. The
@@ -271,7 +316,10 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
 }
 
 /// For a cancelled event: releases every hold and cancels and refunds every paid reservation.
-/// Runs inside the caller's transaction. Returns what to announce after the commit.
+/// Runs inside the caller's transaction, after its UPDATE of the event's status: that UPDATE's row
+/// lock waited for every reserve and pay holding `lock_event`, so (on PostgreSQL, where this
+/// statement reads what committed before it started) their holds and payments are seen here,
+/// and later ones read CANCELLED. Returns what to announce after the commit.
 pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<Effects> {
     let open = reservation::Entity::find()
         .filter(reservation::Column::EventId.eq(event_id))
@@ -279,6 +327,10 @@ pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> 
             reservation::Column::Status
                 .is_in([ReservationStatus::Pending, ReservationStatus::Confirmed]),
         )
+        // Wallets are credited in buyer order, so two events cancelled at once that share
+        // buyers lock their wallets in the same order and cannot deadlock.
+        .order_by_asc(reservation::Column::UserId)
+        .order_by_asc(reservation::Column::Id)
         .lock_exclusive()
         .all(db)
         .await?;
