@@ -19,15 +19,7 @@ async fn health_readiness_schema_and_playground_are_served() {
     let expected_redis = if redis_mode() { "up" } else { "disabled" };
     assert_eq!(body["redis"], expected_redis);
 
-    let sdl = app
-        .client
-        .get(app.url("/schema.graphql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sdl = app.get_text("/schema.graphql").await;
     assert_eq!(sdl, evenntify::graphql::schema::sdl());
 
     let no_redirects = reqwest::Client::builder()

@@ -293,9 +293,9 @@ async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_unt
     let alice = app.register("alice", "USER").await;
     app.top_up(&alice, 10_000).await;
     // An earlier purchase, so there are tickets and transactions to keep intact.
-    let earlier = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let earlier = app.hold(&alice, &types[0], 1).await;
     paid(&app.pay(&alice, &earlier, &new_key()).await);
-    let hold = id_of(&app.reserved(&alice, &types[0], 2).await);
+    let hold = app.hold(&alice, &types[0], 2).await;
     let before = MoneySnapshot::take(&app, &alice).await;
     assert_eq!(before.balance, 8_500);
 
@@ -357,7 +357,7 @@ async fn twenty_identical_pay_calls_charge_once_and_share_one_transaction() {
         .await;
     let alice = app.register("alice", "USER").await;
     app.top_up(&alice, 10_000).await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 3).await);
+    let hold = app.hold(&alice, &types[0], 3).await;
     let key = new_key();
 
     let results = join_all((0..20).map(|_| app.pay(&alice, &hold, &key))).await;
@@ -411,7 +411,7 @@ async fn paying_someone_elses_reservation_is_forbidden_and_charges_no_one() {
     let bob = app.register("bob", "USER").await;
     app.top_up(&alice, 5_000).await;
     app.top_up(&bob, 5_000).await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
 
     assert_eq!(
         error_code(&app.pay(&bob, &hold, &new_key()).await),
@@ -456,7 +456,7 @@ async fn a_paid_reservation_answers_its_key_again_and_conflicts_under_another() 
     let (_, types) = app.published_event(&org, "Twice", &[("GA", 1000, 5)]).await;
     let alice = app.register("alice", "USER").await;
     app.top_up(&alice, 5_000).await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
     let key = new_key();
 
     let first = app.pay(&alice, &hold, &key).await;
@@ -514,7 +514,7 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
         .await;
     let alice = app.register("alice", "USER").await;
     app.top_up(&alice, 5_000).await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 2).await);
+    let hold = app.hold(&alice, &types[0], 2).await;
 
     let refusals = [
         ("tok_chargeDeclined", None),
@@ -609,7 +609,7 @@ async fn a_card_charge_whose_commit_fails_is_refunded_and_recorded() {
         .published_event(&org, "Compensation", &[("GA", 3_300, 10)])
         .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
 
     app.state.faults.arm(Fault::PayBeforeCommit);
     let res = app.pay_card(&alice, &hold, &new_key(), "tok_visa").await;
@@ -710,7 +710,7 @@ async fn twenty_identical_card_payments_charge_the_card_once() {
         .published_event(&org, "Card rush", &[("GA", 1_100, 10)])
         .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 2).await);
+    let hold = app.hold(&alice, &types[0], 2).await;
     let key = new_key();
 
     let results = join_all((0..20).map(|_| app.pay_card(&alice, &hold, &key, "tok_visa"))).await;
@@ -741,7 +741,7 @@ async fn a_card_payment_failing_among_its_racing_duplicates_never_confirms_on_a_
         .published_event(&org, "Card race", &[("GA", 1_700, 10)])
         .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
     let key = new_key();
 
     // One of ten identical requests fails just before its commit, after the card was charged.
@@ -951,7 +951,7 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
     let carol = app.register("carol", "USER").await;
     app.top_up(&alice, 10_000).await;
 
-    let hold = id_of(&app.reserved(&alice, tt, 2).await);
+    let hold = app.hold(&alice, tt, 2).await;
     paid(&app.pay(&alice, &hold, &new_key()).await);
     assert_eq!(app.balance(&alice).await, 6_000);
     assert_eq!(
@@ -999,7 +999,7 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
     assert_eq!(available(&app, tt).await, 5);
 
     // A card payment is refunded to the wallet too; the card charge itself stays as it was.
-    let bobs = id_of(&app.reserved(&bob, tt, 1).await);
+    let bobs = app.hold(&bob, tt, 1).await;
     paid(&app.pay_card(&bob, &bobs, &new_key(), "tok_visa").await);
     assert_eq!(app.balance(&bob).await, 0);
     app.ok(Some(&bob.access), CANCEL, json!({ "id": bobs }))
@@ -1016,7 +1016,7 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
 
     // Once the event has started, a paid reservation is no longer refundable.
     app.top_up(&carol, 2_000).await;
-    let carols = id_of(&app.reserved(&carol, tt, 1).await);
+    let carols = app.hold(&carol, tt, 1).await;
     paid(&app.pay(&carol, &carols, &new_key()).await);
     entity::event::Entity::update_many()
         .col_expr(
@@ -1067,14 +1067,14 @@ async fn event_reports_and_transactions_add_up_after_a_known_sequence() {
     app.top_up(&alice, 10_000).await;
     app.top_up(&bob, 500).await;
 
-    let a1 = id_of(&app.reserved(&alice, ga, 2).await);
+    let a1 = app.hold(&alice, ga, 2).await;
     paid(&app.pay(&alice, &a1, &new_key()).await); // +2000
-    let b1 = id_of(&app.reserved(&bob, vip, 1).await);
+    let b1 = app.hold(&bob, vip, 1).await;
     assert_eq!(
         error_code(&app.pay(&bob, &b1, &new_key()).await),
         "INSUFFICIENT_FUNDS"
     ); // failed
-    let c1 = id_of(&app.reserved(&carol, ga, 3).await);
+    let c1 = app.hold(&carol, ga, 3).await;
     assert_eq!(
         error_code(
             &app.pay_card(&carol, &c1, &new_key(), "tok_chargeDeclined")
@@ -1083,7 +1083,7 @@ async fn event_reports_and_transactions_add_up_after_a_known_sequence() {
         "PAYMENT_DECLINED"
     ); // failed
     paid(&app.pay_card(&carol, &c1, &new_key(), "tok_visa").await); // +3000
-    let a2 = id_of(&app.reserved(&alice, ga, 1).await);
+    let a2 = app.hold(&alice, ga, 1).await;
     paid(&app.pay(&alice, &a2, &new_key()).await); // +1000
     app.ok(Some(&alice.access), CANCEL, json!({ "id": a2 }))
         .await; // refund 1000
@@ -1172,7 +1172,7 @@ async fn event_reports_and_transactions_are_for_the_organizer_and_admins_only() 
         .published_event(&org, "Private numbers", &[("GA", 1_000, 5)])
         .await;
     app.top_up(&alice, 1_000).await;
-    let hold = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
     paid(&app.pay(&alice, &hold, &new_key()).await);
 
     for who in [&rival, &alice] {

@@ -697,7 +697,7 @@ async fn a_reservation_is_visible_to_its_owner_the_organizer_and_admins_only() {
     let bob = app.register("bob", "USER").await;
     let root = admin(&app).await;
     let (event, types) = app.published_event(&org, "Seen", &[("GA", 1000, 5)]).await;
-    let id = id_of(&app.reserved(&alice, &types[0], 1).await);
+    let id = app.hold(&alice, &types[0], 1).await;
 
     for who in [&alice, &org, &root] {
         let data = app
@@ -751,7 +751,7 @@ async fn my_reservations_pages_newest_first_and_shows_only_mine() {
         let r = app.reserved(&alice, &types[i % 2], 1).await;
         mine.push(id_of(&r));
     }
-    let bobs = id_of(&app.reserved(&bob, &types[0], 1).await);
+    let bobs = app.hold(&bob, &types[0], 1).await;
     // A cancelled one is still listed.
     app.ok(Some(&alice.access), CANCEL, json!({ "id": mine[1] }))
         .await;

@@ -181,16 +181,21 @@ impl Api {
         res["data"].clone()
     }
 
-    /// The whole `/metrics` page.
-    pub async fn metrics_text(&self) -> String {
+    /// The body of a GET of `path`.
+    pub async fn get_text(&self, path: &str) -> String {
         self.client
-            .get(self.url("/metrics"))
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap()
+    }
+
+    /// The whole `/metrics` page.
+    pub async fn metrics_text(&self) -> String {
+        self.get_text("/metrics").await
     }
 
     /// The value of a counter or gauge on `/metrics`.

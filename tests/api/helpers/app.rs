@@ -21,8 +21,12 @@ pub fn init_tracing() {
     static TRACING: Once = Once::new();
     TRACING.call_once(|| {
         if super::db::env("TEST_LOG").is_some() {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+            let filter =
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn",
+                    )
+                });
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_test_writer()

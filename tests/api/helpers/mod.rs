@@ -2,7 +2,6 @@
 //! own ([`spawn_app`]), an HTTP client with the shared operations ([`Api`], which a [`TestApp`]
 //! derefs to), rows read behind the API's back, bounded waits, outside services, and a
 //! GraphQL-over-WebSocket client ([`ws`]).
-#![allow(dead_code, unused_imports)]
 
 mod api;
 mod app;

@@ -29,6 +29,10 @@ pub const SETUP: Duration = Duration::from_secs(10);
 
 /// What the server sent.
 #[derive(Debug, Clone)]
+#[allow(
+    dead_code,
+    reason = "the reason and error texts are read through Debug, in failure messages"
+)]
 pub enum Frame {
     /// A protocol message.
     Json(Value),
@@ -178,13 +182,14 @@ impl WsClient {
     }
 
     /// Starts operation `id` and returns once the server is running it, proven by a message
-    /// received rather than by a pong (which the server sends before it has even polled the
-    /// operation): right after `id`, a probe query is started on the same connection and its
-    /// answer awaited. The server takes a connection's messages in order and polls every started
-    /// operation each time it wakes, so `id`'s resolver has run its set-up (a subscription
-    /// registers with its hub on its first poll, a report subscription after one lookup of the
-    /// event) before the probe's answer, which needs several database round trips of its own, is
-    /// out. Frames of other operations that arrive meanwhile are kept for the next read.
+    /// received rather than by a pong (async-graphql answers a ping as soon as it reads it, before
+    /// it has polled the operations read with it): right after `id`, a probe query is started on
+    /// the same connection and its answer awaited. The server takes a connection's messages in
+    /// order and, each time it wakes, polls the started operations in turn; `id`'s set-up (a
+    /// subscription registers with its hub on its first poll, a report subscription after one
+    /// lookup of the event) begins before the probe's, and the probe's answer needs several
+    /// database round trips of its own. Frames of other operations that arrive meanwhile are
+    /// kept for the next read.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.start(id, query, variables).await;
         self.probe(&format!("{id}:live")).await;
