@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
-// Operations and helpers shared by the tests below.
+// Operations and helpers only this module uses (the shared ones live in `helpers`).
 // ---------------------------------------------------------------------------------------------
 
 const WALLET: &str = "query($first: Int, $after: String) { wallet { balanceCents

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
-// Operations and helpers shared by the tests below.
+// Operations and helpers only this module uses (the shared ones live in `helpers`).
 // ---------------------------------------------------------------------------------------------
 
 const MY_RESERVATIONS: &str = "query($first: Int, $after: String) { myReservations(first: $first, after: $after) {

@@ -32,14 +32,11 @@ const AVAILABILITY: &str = "subscription($eventId: ID!) { eventAvailability(even
   eventId available ticketTypes { ticketTypeId name available capacity } } }";
 const MY_NOTIFICATIONS: &str =
     "subscription { myNotifications { id kind message reservationId eventId createdAt readAt } }";
+
 /// What "live" means in the issue: a report within a second.
 const SECOND: Duration = Duration::from_secs(1);
 /// Generous bound for things that must happen, so a loaded CI machine does not fail a test.
 const PATIENCE: Duration = Duration::from_secs(5);
-
-// ---------------------------------------------------------------------------------------------
-// A GraphQL-over-HTTP client that works against any instance.
-// ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
 // Reports.
@@ -145,10 +142,6 @@ fn assert_distinct_cursors(reports: &[Value]) {
         .collect();
     assert_eq!(cursors.len(), reports.len(), "cursors repeat: {reports:#?}");
 }
-
-// ---------------------------------------------------------------------------------------------
-// A second instance on the same database.
-// ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
 // 1. Live reports with correct summaries.
