@@ -2,19 +2,17 @@
 //! validation, hold expiry (the sweeper and `pay` on a lapsed hold), cancellation, who may see a
 //! reservation, and paging through one's own.
 
-mod common;
-
 use std::collections::HashSet;
-use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use common::{
-    Account, TestApp, admin, error_code, published_event, register_many, spawn_app, spawn_app_with,
+use crate::helpers::{
+    Account, CANCEL, PAY, RESERVATION, RESERVE, TestApp, admin, available, error_code, eventually,
+    id_of, new_key, register_many, reservation_row, reservations_of_event, spawn_app,
+    spawn_app_with, tickets_of_event, transactions_of_reservation, uuid, wait_until_past,
 };
+use chrono::{DateTime, Utc};
 use entity::reservation::{self, ReservationStatus};
-use entity::transaction::{self, TransactionKind, TransactionStatus};
-use entity::{ticket, ticket_type};
+use entity::transaction::{TransactionKind, TransactionStatus};
 use futures::future::join_all;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -22,146 +20,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
-// Operations and helpers shared by the tests below.
+// Operations and helpers only this module uses (the shared ones live in `helpers`).
 // ---------------------------------------------------------------------------------------------
 
-const RESERVE: &str = "mutation($input: ReserveInput!) { reserve(input: $input) {
-  id status quantity amountCents expiresAt createdAt
-  event { id } ticketType { id available } tickets { id code status } } }";
-const PAY: &str = "mutation($input: PayInput!) { pay(input: $input) {
-  reservation { id status tickets { id code status } }
-  transaction { id kind status amountCents method failureReason } } }";
-const CANCEL: &str = "mutation($id: ID!) { cancelReservation(id: $id) {
-  id status quantity ticketType { id available } tickets { id code status } } }";
-const RESERVATION: &str = "query($id: ID!) { reservation(id: $id) {
-  id status quantity amountCents expiresAt event { id } ticketType { id available } tickets { id code status } } }";
 const MY_RESERVATIONS: &str = "query($first: Int, $after: String) { myReservations(first: $first, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id status quantity createdAt } } } }";
-const REPORT: &str = "query($id: ID!) { eventReport(eventId: $id) {
-  ticketsSold ticketsHeld ticketsAvailable capacity revenueCents refundedCents occupancy failedPayments } }";
-const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) {
-  topUpWallet(amountCents: $amount, idempotencyKey: $key) { balanceCents } }";
-const BALANCE: &str = "{ wallet { balanceCents } }";
 const EVENT_AVAILABILITY: &str =
     "query($id: ID!) { event(id: $id) { available ticketTypes { id available } } }";
-
-fn new_key() -> String {
-    Uuid::new_v4().to_string()
-}
-
-fn uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).unwrap_or_else(|_| panic!("`{id}` is not a UUID"))
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v:#}"))
-        .to_string()
-}
 
 fn time(v: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a DateTime: {v}")))
         .expect("RFC 3339")
         .with_timezone(&Utc)
-}
-
-/// The raw response of a `reserve`.
-async fn reserve(
-    app: &TestApp,
-    who: &Account,
-    ticket_type: &str,
-    quantity: i64,
-    key: &str,
-) -> Value {
-    app.gql(
-        Some(&who.access),
-        RESERVE,
-        json!({ "input": { "ticketTypeId": ticket_type, "quantity": quantity, "idempotencyKey": key } }),
-    )
-    .await
-}
-
-/// A `reserve` that must succeed; returns the reservation.
-async fn reserved(app: &TestApp, who: &Account, ticket_type: &str, quantity: i64) -> Value {
-    let res = reserve(app, who, ticket_type, quantity, &new_key()).await;
-    assert!(res.get("errors").is_none(), "reserve failed: {res:#}");
-    res["data"]["reserve"].clone()
-}
-
-/// The raw response of a wallet `pay`.
-async fn pay(app: &TestApp, who: &Account, reservation_id: &str, key: &str) -> Value {
-    app.gql(
-        Some(&who.access),
-        PAY,
-        json!({ "input": { "reservationId": reservation_id, "idempotencyKey": key } }),
-    )
-    .await
-}
-
-async fn top_up(app: &TestApp, who: &Account, amount: i64) -> i64 {
-    app.ok(
-        Some(&who.access),
-        TOP_UP,
-        json!({ "amount": amount, "key": new_key() }),
-    )
-    .await["topUpWallet"]["balanceCents"]
-        .as_i64()
-        .expect("balanceCents")
-}
-
-async fn balance(app: &TestApp, who: &Account) -> i64 {
-    app.ok(Some(&who.access), BALANCE, json!({})).await["wallet"]["balanceCents"]
-        .as_i64()
-        .expect("balanceCents")
-}
-
-async fn report(app: &TestApp, viewer: &Account, event: &str) -> Value {
-    app.ok(Some(&viewer.access), REPORT, json!({ "id": event }))
-        .await["eventReport"]
-        .clone()
-}
-
-/// A ticket type's free seats, straight from the database.
-async fn available(app: &TestApp, ticket_type: &str) -> i32 {
-    ticket_type::Entity::find_by_id(uuid(ticket_type))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .expect("ticket type row")
-        .available
-}
-
-async fn reservation_row(app: &TestApp, id: &str) -> reservation::Model {
-    reservation::Entity::find_by_id(uuid(id))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no reservation row {id}"))
-}
-
-async fn reservations_of_event(app: &TestApp, event: &str) -> Vec<reservation::Model> {
-    reservation::Entity::find()
-        .filter(reservation::Column::EventId.eq(uuid(event)))
-        .all(&app.state.db)
-        .await
-        .unwrap()
-}
-
-async fn tickets_of_event(app: &TestApp, event: &str) -> Vec<ticket::Model> {
-    ticket::Entity::find()
-        .filter(ticket::Column::EventId.eq(uuid(event)))
-        .all(&app.state.db)
-        .await
-        .unwrap()
-}
-
-async fn transactions_of_reservation(app: &TestApp, id: &str) -> Vec<transaction::Model> {
-    transaction::Entity::find()
-        .filter(transaction::Column::ReservationId.eq(uuid(id)))
-        .all(&app.state.db)
-        .await
-        .unwrap()
 }
 
 /// Moves an event's start into the past behind the API's back (the API refuses past dates).
@@ -175,37 +45,6 @@ async fn start_event_now(app: &TestApp, event: &str) {
         .exec(&app.state.db)
         .await
         .unwrap();
-}
-
-/// Holds run on the clock: the only way to see one lapse is to let the time pass. Waits until
-/// `instant` (plus a little margin) is behind us, bounded by a timeout.
-async fn wait_until_past(instant: DateTime<Utc>) {
-    let margin = chrono::Duration::milliseconds(100);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while Utc::now() <= instant + margin {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{instant} never came"));
-}
-
-/// Polls `probe` until it yields a value; panics after `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    tokio::time::timeout(limit, async {
-        loop {
-            if let Some(v) = probe().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("gave up after {limit:?} waiting for {what}"))
 }
 
 fn assert_accounts_add_up(report: &Value, capacity: i64) {
@@ -228,7 +67,9 @@ fn assert_accounts_add_up(report: &Value, capacity: i64) {
 async fn two_hundred_buyers_racing_for_fifty_seats_get_exactly_fifty_holds() {
     let app = spawn_app().await;
     let org = app.register("olga", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Arena", &[("GA", 1000, 50)]).await;
+    let (event, types) = app
+        .published_event(&org, "Arena", &[("GA", 1000, 50)])
+        .await;
     let tt = &types[0];
     let buyers = register_many(&app, "racer", 200).await;
 
@@ -236,7 +77,7 @@ async fn two_hundred_buyers_racing_for_fifty_seats_get_exactly_fifty_holds() {
     let results = join_all(
         buyers
             .iter()
-            .map(|b| async move { reserve(app, b, tt, 1, &new_key()).await }),
+            .map(|b| async move { app.reserve(b, tt, 1, &new_key()).await }),
     )
     .await;
 
@@ -271,7 +112,7 @@ async fn two_hundred_buyers_racing_for_fifty_seats_get_exactly_fifty_holds() {
     let holders: HashSet<Uuid> = rows.iter().map(|r| r.user_id).collect();
     assert_eq!(holders.len(), 50, "each hold belongs to a different buyer");
 
-    let summary = report(app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsHeld"], 50);
     assert_eq!(summary["ticketsSold"], 0);
     assert_eq!(summary["ticketsAvailable"], 0);
@@ -282,7 +123,7 @@ async fn two_hundred_buyers_racing_for_fifty_seats_get_exactly_fifty_holds() {
 async fn racing_reserves_of_mixed_quantities_never_oversell() {
     let app = spawn_app().await;
     let org = app.register("mona", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Club", &[("GA", 700, 50)]).await;
+    let (event, types) = app.published_event(&org, "Club", &[("GA", 700, 50)]).await;
     let tt = &types[0];
     let buyers = register_many(&app, "mixer", 100).await;
 
@@ -295,7 +136,7 @@ async fn racing_reserves_of_mixed_quantities_never_oversell() {
     let app = &app;
     let results = join_all(
         asks.iter()
-            .map(|&(b, q)| async move { reserve(app, b, tt, q, &new_key()).await }),
+            .map(|&(b, q)| async move { app.reserve(b, tt, q, &new_key()).await }),
     )
     .await;
 
@@ -330,7 +171,7 @@ async fn racing_reserves_of_mixed_quantities_never_oversell() {
     assert_eq!(rows.iter().map(|r| r.quantity as i64).sum::<i64>(), granted);
     assert_eq!(rows.len(), asks.len() - refused.len());
 
-    let summary = report(app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsHeld"], granted);
     assert_eq!(summary["ticketsAvailable"], left);
     assert_accounts_add_up(&summary, 50);
@@ -344,14 +185,16 @@ async fn racing_reserves_of_mixed_quantities_never_oversell() {
 async fn a_hundred_buyers_paying_while_holds_expire_leave_every_seat_accounted_for() {
     let app = spawn_app_with(&[("HOLD_SECONDS", "2"), ("SWEEP_INTERVAL_SECONDS", "1")]).await;
     let org = app.register("hana", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Festival", &[("GA", 1500, 100)]).await;
+    let (event, types) = app
+        .published_event(&org, "Festival", &[("GA", 1500, 100)])
+        .await;
     let tt = &types[0];
     let buyers = register_many(&app, "buyer", 100).await;
-    join_all(buyers.iter().map(|b| top_up(&app, b, 1500))).await;
+    join_all(buyers.iter().map(|b| app.top_up(b, 1500))).await;
     let (late, prompt) = buyers.split_at(50);
 
     // The late half take their holds first and let them lapse ...
-    let late_holds = join_all(late.iter().map(|b| reserved(&app, b, tt, 1))).await;
+    let late_holds = join_all(late.iter().map(|b| app.reserved(b, tt, 1))).await;
     let last_expiry = late_holds
         .iter()
         .map(|h| time(&h["expiresAt"]))
@@ -365,11 +208,11 @@ async fn a_hundred_buyers_paying_while_holds_expire_leave_every_seat_accounted_f
     let late_pays = join_all(
         late.iter()
             .zip(&late_holds)
-            .map(|(b, h)| async move { pay(app, b, &id_of(h), &new_key()).await }),
+            .map(|(b, h)| async move { app.pay(b, &id_of(h), &new_key()).await }),
     );
     let prompt_runs = join_all(prompt.iter().map(|b| async move {
-        let hold = reserved(app, b, tt, 1).await;
-        let res = pay(app, b, &id_of(&hold), &new_key()).await;
+        let hold = app.reserved(b, tt, 1).await;
+        let res = app.pay(b, &id_of(&hold), &new_key()).await;
         (hold, res, Utc::now())
     }));
     let (late_results, prompt_results) = tokio::join!(late_pays, prompt_runs);
@@ -415,7 +258,7 @@ async fn a_hundred_buyers_paying_while_holds_expire_leave_every_seat_accounted_f
     }
     let sold = confirmed.len() as i64;
     assert_eq!(available(app, tt).await as i64, 100 - sold);
-    let summary = report(app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsSold"], sold);
     assert_eq!(summary["ticketsHeld"], 0);
     assert_eq!(summary["ticketsAvailable"], 100 - sold);
@@ -435,7 +278,7 @@ async fn a_hundred_buyers_paying_while_holds_expire_leave_every_seat_accounted_f
         sold,
         "ticket codes are unique"
     );
-    let balances = join_all(buyers.iter().map(|b| balance(app, b))).await;
+    let balances = join_all(buyers.iter().map(|b| app.balance(b))).await;
     assert_eq!(balances.iter().sum::<i64>(), 1500 * (100 - sold));
     assert!(
         balances.iter().all(|b| *b == 0 || *b == 1500),
@@ -447,18 +290,20 @@ async fn a_hundred_buyers_paying_while_holds_expire_leave_every_seat_accounted_f
 async fn an_expired_holds_seats_come_back_and_paying_it_is_refused_without_charge() {
     let app = spawn_app_with(&[("HOLD_SECONDS", "1"), ("SWEEP_INTERVAL_SECONDS", "1")]).await;
     let org = app.register("edda", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Tiny room", &[("GA", 800, 2)]).await;
+    let (event, types) = app
+        .published_event(&org, "Tiny room", &[("GA", 800, 2)])
+        .await;
     let tt = &types[0];
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
-    top_up(&app, &alice, 5000).await;
-    top_up(&app, &bob, 5000).await;
+    app.top_up(&alice, 5000).await;
+    app.top_up(&bob, 5000).await;
 
     let started = std::time::Instant::now();
-    let hold = reserved(&app, &alice, tt, 2).await;
+    let hold = app.reserved(&alice, tt, 2).await;
     let expires = time(&hold["expiresAt"]);
     assert_eq!(
-        error_code(&reserve(&app, &bob, tt, 1, &new_key()).await),
+        error_code(&app.reserve(&bob, tt, 1, &new_key()).await),
         "SOLD_OUT"
     );
 
@@ -483,13 +328,13 @@ async fn an_expired_holds_seats_come_back_and_paying_it_is_refused_without_charg
     assert_eq!(seen["reservation"]["status"], "EXPIRED");
 
     // Someone else can have them now.
-    let bobs = reserved(app, &bob, tt, 2).await;
+    let bobs = app.reserved(&bob, tt, 2).await;
     assert_eq!(bobs["ticketType"]["available"], 0);
 
     // Paying the lapsed hold is refused, charges nothing, takes no seat, and is on record.
-    let res = pay(app, &alice, &id_of(&hold), &new_key()).await;
+    let res = app.pay(&alice, &id_of(&hold), &new_key()).await;
     assert_eq!(error_code(&res), "HOLD_EXPIRED");
-    assert_eq!(balance(app, &alice).await, 5000);
+    assert_eq!(app.balance(&alice).await, 5000);
     assert_eq!(
         reservation_row(app, &id_of(&hold)).await.status,
         ReservationStatus::Expired
@@ -509,7 +354,7 @@ async fn an_expired_holds_seats_come_back_and_paying_it_is_refused_without_charg
     assert_eq!(attempts[0].status, TransactionStatus::Failed);
     assert!(tickets_of_event(app, &event).await.is_empty());
 
-    let summary = report(app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["failedPayments"], 1);
     assert_eq!(summary["ticketsHeld"], 2);
     assert_eq!(summary["ticketsSold"], 0);
@@ -524,7 +369,7 @@ async fn an_expired_holds_seats_come_back_and_paying_it_is_refused_without_charg
         )
         .await;
     assert_eq!(paid["pay"]["reservation"]["status"], "CONFIRMED");
-    assert_eq!(balance(app, &bob).await, 5000 - 1600);
+    assert_eq!(app.balance(&bob).await, 5000 - 1600);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -532,13 +377,13 @@ async fn paying_a_lapsed_hold_before_the_sweeper_gets_to_it_releases_it_at_once(
     // The sweeper runs once at most (at start-up), long before the hold lapses.
     let app = spawn_app_with(&[("HOLD_SECONDS", "1"), ("SWEEP_INTERVAL_SECONDS", "3600")]).await;
     let org = app.register("ines", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Loft", &[("GA", 800, 2)]).await;
+    let (event, types) = app.published_event(&org, "Loft", &[("GA", 800, 2)]).await;
     let tt = &types[0];
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
-    top_up(&app, &alice, 5000).await;
+    app.top_up(&alice, 5000).await;
 
-    let hold = reserved(&app, &alice, tt, 2).await;
+    let hold = app.reserved(&alice, tt, 2).await;
     let id = id_of(&hold);
     wait_until_past(time(&hold["expiresAt"])).await;
     assert_eq!(
@@ -547,7 +392,7 @@ async fn paying_a_lapsed_hold_before_the_sweeper_gets_to_it_releases_it_at_once(
         "precondition: nothing has released the hold yet"
     );
 
-    let res = pay(&app, &alice, &id, &new_key()).await;
+    let res = app.pay(&alice, &id, &new_key()).await;
     assert_eq!(error_code(&res), "HOLD_EXPIRED");
     assert_eq!(
         available(&app, tt).await,
@@ -558,17 +403,17 @@ async fn paying_a_lapsed_hold_before_the_sweeper_gets_to_it_releases_it_at_once(
         reservation_row(&app, &id).await.status,
         ReservationStatus::Expired
     );
-    assert_eq!(balance(&app, &alice).await, 5000, "nothing charged");
+    assert_eq!(app.balance(&alice).await, 5000, "nothing charged");
     assert!(tickets_of_event(&app, &event).await.is_empty());
 
     // A second attempt is refused the same way and does not release the seats again.
-    let again = pay(&app, &alice, &id, &new_key()).await;
+    let again = app.pay(&alice, &id, &new_key()).await;
     assert_eq!(error_code(&again), "HOLD_EXPIRED");
     assert_eq!(available(&app, tt).await, 2);
 
-    reserved(&app, &bob, tt, 2).await;
+    app.reserved(&bob, tt, 2).await;
     assert_eq!(available(&app, tt).await, 0);
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsHeld"], 2);
     assert_eq!(summary["failedPayments"], 2);
     assert_accounts_add_up(&summary, 2);
@@ -582,13 +427,14 @@ async fn paying_a_lapsed_hold_before_the_sweeper_gets_to_it_releases_it_at_once(
 async fn a_reservation_holds_seats_at_the_ticket_price_until_its_expiry() {
     let app = spawn_app_with(&[("HOLD_SECONDS", "120")]).await;
     let org = app.register("rosa", "ORGANIZER").await;
-    let (event, types) =
-        published_event(&app, &org, "Opera", &[("GA", 2500, 3), ("VIP", 9000, 1)]).await;
+    let (event, types) = app
+        .published_event(&org, "Opera", &[("GA", 2500, 3), ("VIP", 9000, 1)])
+        .await;
     let (ga, vip) = (&types[0], &types[1]);
     let alice = app.register("alice", "USER").await;
 
     let before = Utc::now();
-    let r = reserved(&app, &alice, ga, 2).await;
+    let r = app.reserved(&alice, ga, 2).await;
     let after = Utc::now();
     assert_eq!(r["status"], "PENDING");
     assert_eq!(r["quantity"], 2);
@@ -607,7 +453,7 @@ async fn a_reservation_holds_seats_at_the_ticket_price_until_its_expiry() {
     let created = time(&r["createdAt"]);
     assert!(created >= before - slack && created <= after + slack);
 
-    let res = reserve(&app, &alice, ga, 2, &new_key()).await;
+    let res = app.reserve(&alice, ga, 2, &new_key()).await;
     assert_eq!(error_code(&res), "SOLD_OUT");
     assert_eq!(
         available(&app, ga).await,
@@ -619,10 +465,10 @@ async fn a_reservation_holds_seats_at_the_ticket_price_until_its_expiry() {
         1,
         "other ticket types are untouched"
     );
-    reserved(&app, &alice, ga, 1).await;
+    app.reserved(&alice, ga, 1).await;
     assert_eq!(available(&app, ga).await, 0);
 
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsHeld"], 3);
     assert_eq!(summary["ticketsSold"], 0);
     assert_eq!(summary["ticketsAvailable"], 1);
@@ -634,15 +480,16 @@ async fn a_reservation_holds_seats_at_the_ticket_price_until_its_expiry() {
 async fn the_same_idempotency_key_returns_the_same_reservation_and_other_input_conflicts() {
     let app = spawn_app().await;
     let org = app.register("ida", "ORGANIZER").await;
-    let (event, types) =
-        published_event(&app, &org, "Keys", &[("GA", 1000, 10), ("VIP", 5000, 5)]).await;
+    let (event, types) = app
+        .published_event(&org, "Keys", &[("GA", 1000, 10), ("VIP", 5000, 5)])
+        .await;
     let (ga, vip) = (&types[0], &types[1]);
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
     let key = new_key();
 
-    let first = reserve(&app, &alice, ga, 2, &key).await;
-    let second = reserve(&app, &alice, ga, 2, &key).await;
+    let first = app.reserve(&alice, ga, 2, &key).await;
+    let second = app.reserve(&alice, ga, 2, &key).await;
     assert!(
         first.get("errors").is_none() && second.get("errors").is_none(),
         "{first:#} {second:#}"
@@ -654,18 +501,18 @@ async fn the_same_idempotency_key_returns_the_same_reservation_and_other_input_c
     assert_eq!(available(&app, ga).await, 8, "seats taken once");
 
     assert_eq!(
-        error_code(&reserve(&app, &alice, ga, 3, &key).await),
+        error_code(&app.reserve(&alice, ga, 3, &key).await),
         "CONFLICT"
     );
     assert_eq!(
-        error_code(&reserve(&app, &alice, vip, 2, &key).await),
+        error_code(&app.reserve(&alice, vip, 2, &key).await),
         "CONFLICT"
     );
     assert_eq!(available(&app, ga).await, 8);
     assert_eq!(available(&app, vip).await, 5);
 
     // Keys belong to their user: Bob's identical key is his own reservation.
-    let bobs = reserve(&app, &bob, ga, 2, &key).await;
+    let bobs = app.reserve(&bob, ga, 2, &key).await;
     assert!(bobs.get("errors").is_none(), "{bobs:#}");
     assert_ne!(
         bobs["data"]["reserve"]["id"],
@@ -679,11 +526,11 @@ async fn the_same_idempotency_key_returns_the_same_reservation_and_other_input_c
 async fn identical_reserves_racing_with_one_key_take_the_seats_once() {
     let app = spawn_app().await;
     let org = app.register("rhea", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Race", &[("GA", 1000, 10)]).await;
+    let (event, types) = app.published_event(&org, "Race", &[("GA", 1000, 10)]).await;
     let alice = app.register("alice", "USER").await;
     let key = new_key();
 
-    let results = join_all((0..10).map(|_| reserve(&app, &alice, &types[0], 2, &key))).await;
+    let results = join_all((0..10).map(|_| app.reserve(&alice, &types[0], 2, &key))).await;
     let ids: HashSet<String> = results
         .iter()
         .map(|res| {
@@ -704,33 +551,40 @@ async fn reserve_rejects_bad_quantities_unreservable_events_and_anonymous_caller
     let app = spawn_app().await;
     let org = app.register("vera", "ORGANIZER").await;
     let alice = app.register("alice", "USER").await;
-    let (open, open_types) = published_event(&app, &org, "Open", &[("GA", 1000, 20)]).await;
+    let (open, open_types) = app.published_event(&org, "Open", &[("GA", 1000, 20)]).await;
     let (_, draft_types) = app
         .create_event(&org, "Draft", 10, &[("GA", 1000, 20)])
         .await;
-    let (cancelled, cancelled_types) =
-        published_event(&app, &org, "Called off", &[("GA", 1000, 20)]).await;
+    let (cancelled, cancelled_types) = app
+        .published_event(&org, "Called off", &[("GA", 1000, 20)])
+        .await;
     app.ok(
         Some(&org.access),
         "mutation($id: ID!) { cancelEvent(id: $id) { status } }",
         json!({ "id": cancelled }),
     )
     .await;
-    let (started, started_types) = published_event(&app, &org, "Begun", &[("GA", 1000, 20)]).await;
+    let (started, started_types) = app
+        .published_event(&org, "Begun", &[("GA", 1000, 20)])
+        .await;
     start_event_now(&app, &started).await;
     let tt = &open_types[0];
 
     for quantity in [0, -1, 11] {
-        let res = reserve(&app, &alice, tt, quantity, &new_key()).await;
+        let res = app.reserve(&alice, tt, quantity, &new_key()).await;
         assert_eq!(error_code(&res), "BAD_USER_INPUT", "quantity {quantity}");
     }
-    let res = reserve(&app, &alice, &draft_types[0], 1, &new_key()).await;
+    let res = app.reserve(&alice, &draft_types[0], 1, &new_key()).await;
     assert_eq!(error_code(&res), "NOT_FOUND", "a draft is not reservable");
-    let res = reserve(&app, &alice, &Uuid::new_v4().to_string(), 1, &new_key()).await;
+    let res = app
+        .reserve(&alice, &Uuid::new_v4().to_string(), 1, &new_key())
+        .await;
     assert_eq!(error_code(&res), "NOT_FOUND", "unknown ticket type");
-    let res = reserve(&app, &alice, &cancelled_types[0], 1, &new_key()).await;
+    let res = app
+        .reserve(&alice, &cancelled_types[0], 1, &new_key())
+        .await;
     assert_eq!(error_code(&res), "CONFLICT", "a cancelled event");
-    let res = reserve(&app, &alice, &started_types[0], 1, &new_key()).await;
+    let res = app.reserve(&alice, &started_types[0], 1, &new_key()).await;
     assert!(
         res.get("errors").is_some(),
         "an event that has started: {res:#}"
@@ -757,7 +611,7 @@ async fn reserve_rejects_bad_quantities_unreservable_events_and_anonymous_caller
     );
 
     // The upper bound itself is allowed.
-    let ten = reserved(&app, &alice, tt, 10).await;
+    let ten = app.reserved(&alice, tt, 10).await;
     assert_eq!(ten["quantity"], 10);
     assert_eq!(reservations_of_event(&app, &open).await.len(), 1);
 }
@@ -770,14 +624,14 @@ async fn reserve_rejects_bad_quantities_unreservable_events_and_anonymous_caller
 async fn cancelling_a_pending_reservation_returns_its_seats_at_once() {
     let app = spawn_app().await;
     let org = app.register("cleo", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Gala", &[("GA", 1000, 4)]).await;
+    let (event, types) = app.published_event(&org, "Gala", &[("GA", 1000, 4)]).await;
     let tt = &types[0];
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
     let root = admin(&app).await;
-    top_up(&app, &alice, 5000).await;
+    app.top_up(&alice, 5000).await;
 
-    let hold = reserved(&app, &alice, tt, 3).await;
+    let hold = app.reserved(&alice, tt, 3).await;
     let id = id_of(&hold);
     for (who, whom) in [(&bob, "another user"), (&org, "the organizer")] {
         let res = app
@@ -809,26 +663,26 @@ async fn cancelling_a_pending_reservation_returns_its_seats_at_once() {
     assert_eq!(available(&app, tt).await, 4, "seats are returned once");
 
     // A cancelled reservation cannot be paid.
-    let res = pay(&app, &alice, &id, &new_key()).await;
+    let res = app.pay(&alice, &id, &new_key()).await;
     assert!(
         res.get("errors").is_some(),
         "paid a cancelled reservation: {res:#}"
     );
-    assert_eq!(balance(&app, &alice).await, 5000);
+    assert_eq!(app.balance(&alice).await, 5000);
     assert_eq!(
         reservation_row(&app, &id).await.status,
         ReservationStatus::Cancelled
     );
 
     // An admin may cancel anyone's.
-    let bobs = reserved(&app, &bob, tt, 2).await;
+    let bobs = app.reserved(&bob, tt, 2).await;
     let by_admin = app
         .ok(Some(&root.access), CANCEL, json!({ "id": id_of(&bobs) }))
         .await;
     assert_eq!(by_admin["cancelReservation"]["status"], "CANCELLED");
     assert_eq!(available(&app, tt).await, 4);
 
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsHeld"], 0);
     assert_eq!(summary["ticketsAvailable"], 4);
     assert_accounts_add_up(&summary, 4);
@@ -842,8 +696,8 @@ async fn a_reservation_is_visible_to_its_owner_the_organizer_and_admins_only() {
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
     let root = admin(&app).await;
-    let (event, types) = published_event(&app, &org, "Seen", &[("GA", 1000, 5)]).await;
-    let id = id_of(&reserved(&app, &alice, &types[0], 1).await);
+    let (event, types) = app.published_event(&org, "Seen", &[("GA", 1000, 5)]).await;
+    let id = app.hold(&alice, &types[0], 1).await;
 
     for who in [&alice, &org, &root] {
         let data = app
@@ -886,17 +740,18 @@ async fn a_reservation_is_visible_to_its_owner_the_organizer_and_admins_only() {
 async fn my_reservations_pages_newest_first_and_shows_only_mine() {
     let app = spawn_app().await;
     let org = app.register("pia", "ORGANIZER").await;
-    let (_, types) =
-        published_event(&app, &org, "Pages", &[("GA", 1000, 20), ("VIP", 3000, 5)]).await;
+    let (_, types) = app
+        .published_event(&org, "Pages", &[("GA", 1000, 20), ("VIP", 3000, 5)])
+        .await;
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
 
     let mut mine = Vec::new();
     for i in 0..5 {
-        let r = reserved(&app, &alice, &types[i % 2], 1).await;
+        let r = app.reserved(&alice, &types[i % 2], 1).await;
         mine.push(id_of(&r));
     }
-    let bobs = id_of(&reserved(&app, &bob, &types[0], 1).await);
+    let bobs = app.hold(&bob, &types[0], 1).await;
     // A cancelled one is still listed.
     app.ok(Some(&alice.access), CANCEL, json!({ "id": mine[1] }))
         .await;

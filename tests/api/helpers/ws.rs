@@ -3,9 +3,8 @@
 //!
 //! Every wait is bounded by a timeout. Server keep-alives never reach the test: a
 //! `{"type":"ping"}` is answered with `{"type":"pong"}` and counted, a legacy `ka` is counted and
-//! skipped. Frames read while waiting for something else (e.g. during [`WsClient::settle`]) are
+//! skipped. Frames read while waiting for something else (e.g. during [`WsClient::subscribe`]) are
 //! kept and handed out, in order, by the next read.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -30,6 +29,10 @@ pub const SETUP: Duration = Duration::from_secs(10);
 
 /// What the server sent.
 #[derive(Debug, Clone)]
+#[allow(
+    dead_code,
+    reason = "the reason and error texts are read through Debug, in failure messages"
+)]
 pub enum Frame {
     /// A protocol message.
     Json(Value),
@@ -178,25 +181,37 @@ impl WsClient {
         .await;
     }
 
-    /// Starts operation `id` and then [`settle`](Self::settle)s, so the server has taken it in.
+    /// Starts operation `id` and returns once the server is running it, proven by a message
+    /// received rather than by a pong (async-graphql answers a ping as soon as it reads it, before
+    /// it has polled the operations read with it): right after `id`, a probe query is started on
+    /// the same connection and its answer awaited. The server takes a connection's messages in
+    /// order and, each time it wakes, polls the started operations in turn; `id`'s set-up (a
+    /// subscription registers with its hub on its first poll, a report subscription after one
+    /// lookup of the event) begins before the probe's, and the probe's answer needs several
+    /// database round trips of its own. Frames of other operations that arrive meanwhile are
+    /// kept for the next read.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.start(id, query, variables).await;
-        if !self.legacy() {
-            self.settle().await;
-        }
+        self.probe(&format!("{id}:live")).await;
     }
 
-    /// A `ping` / `pong` round trip. The server handles a connection's messages in order, so
-    /// once the pong is back every earlier `subscribe` has been taken in (its resolver runs on
-    /// the server's next turn). Frames that arrive meanwhile are kept for the next read.
-    pub async fn settle(&mut self) {
-        assert!(!self.legacy(), "the legacy protocol has no ping");
-        self.send(json!({ "type": "ping" })).await;
+    /// Runs a query as operation `probe` and waits for its end (`complete`, or an `error`).
+    async fn probe(&mut self, probe: &str) {
+        self.start(
+            probe,
+            "query Probe { events(first: 1) { totalCount edges { node { id ticketTypes { id } organizer { id } } } } }",
+            json!({}),
+        )
+        .await;
         let deadline = Instant::now() + SETUP;
         loop {
             match self.read_until(deadline).await {
-                None => panic!("no pong within {SETUP:?}"),
-                Some(Frame::Json(m)) if m["type"] == "pong" => return,
+                None => panic!("the probe `{probe}` got no answer within {SETUP:?}"),
+                Some(Frame::Json(m)) if m["id"] == probe => match m["type"].as_str() {
+                    Some("complete") => return,
+                    Some("error") => panic!("the probe `{probe}` failed: {m}"),
+                    _ => continue, // its `next` / `data`
+                },
                 Some(other @ (Frame::Closed(..) | Frame::Ended(_))) => {
                     self.pending.push_back(other);
                     return;

@@ -2,21 +2,21 @@
 //! rollback after injected faults, refunds, event reports and transaction lists, and the ledger
 //! invariants after a randomized run.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::Utc;
-use common::{
-    Account, TestApp, admin, error_code, published_event, register_many, spawn_app, spawn_app_with,
+use crate::helpers::{
+    Account, CANCEL, PAY, REPORT, RESERVATION, TOP_UP, TRANSACTIONS, TestApp, admin, available,
+    error_code, id_of, new_key, nodes, register_many, reservation_row, spawn_app, spawn_app_with,
+    tickets_of_reservation, transactions_of_reservation, uuid,
 };
+use chrono::Utc;
 use entity::card_charge::{self, ChargeStatus};
 use entity::ledger_entry;
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
 use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatus};
-use entity::{ticket_type, wallet};
+use entity::wallet;
 use evenntify::faults::Fault;
 use futures::future::join_all;
 use sea_orm::sea_query::Expr;
@@ -25,88 +25,15 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
-// Operations and helpers shared by the tests below.
+// Operations and helpers only this module uses (the shared ones live in `helpers`).
 // ---------------------------------------------------------------------------------------------
 
-const RESERVE: &str = "mutation($input: ReserveInput!) { reserve(input: $input) {
-  id status quantity amountCents expiresAt ticketType { id available } tickets { id code status } } }";
-const PAY: &str = "mutation($input: PayInput!) { pay(input: $input) {
-  reservation { id status tickets { id code status } }
-  transaction { id kind status amountCents method failureReason reservationId eventId } } }";
-const CANCEL: &str = "mutation($id: ID!) { cancelReservation(id: $id) {
-  id status ticketType { id available } tickets { id code status } } }";
-const RESERVATION: &str =
-    "query($id: ID!) { reservation(id: $id) { id status tickets { id code status } } }";
-const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) {
-  topUpWallet(amountCents: $amount, idempotencyKey: $key) { balanceCents } }";
 const WALLET: &str = "query($first: Int, $after: String) { wallet { balanceCents
   transactions(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor }
     edges { cursor node { id kind status amountCents failureReason createdAt method reservationId eventId } } } } }";
-const REPORT: &str = "query($id: ID!) { eventReport(eventId: $id) {
-  ticketsSold ticketsHeld ticketsAvailable capacity revenueCents refundedCents occupancy failedPayments } }";
-const TRANSACTIONS: &str = "query($id: ID!, $first: Int, $after: String) {
-  transactions(eventId: $id, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor }
-    edges { cursor node { id kind status amountCents failureReason method reservationId eventId buyer { username } } } } }";
-
-fn new_key() -> String {
-    Uuid::new_v4().to_string()
-}
-
-fn uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).unwrap_or_else(|_| panic!("`{id}` is not a UUID"))
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v:#}"))
-        .to_string()
-}
 
 fn cents(v: &Value) -> i64 {
     v.as_i64().unwrap_or_else(|| panic!("not Cents: {v}"))
-}
-
-async fn reserve(app: &TestApp, who: &Account, ticket_type: &str, quantity: i64) -> Value {
-    app.gql(
-        Some(&who.access),
-        RESERVE,
-        json!({ "input": { "ticketTypeId": ticket_type, "quantity": quantity, "idempotencyKey": new_key() } }),
-    )
-    .await
-}
-
-/// A `reserve` that must succeed; returns the reservation.
-async fn reserved(app: &TestApp, who: &Account, ticket_type: &str, quantity: i64) -> Value {
-    let res = reserve(app, who, ticket_type, quantity).await;
-    assert!(res.get("errors").is_none(), "reserve failed: {res:#}");
-    res["data"]["reserve"].clone()
-}
-
-/// The raw response of a wallet `pay`.
-async fn pay(app: &TestApp, who: &Account, reservation_id: &str, key: &str) -> Value {
-    app.gql(
-        Some(&who.access),
-        PAY,
-        json!({ "input": { "reservationId": reservation_id, "idempotencyKey": key, "method": "WALLET" } }),
-    )
-    .await
-}
-
-/// The raw response of a card `pay`.
-async fn pay_card(
-    app: &TestApp,
-    who: &Account,
-    reservation_id: &str,
-    key: &str,
-    token: &str,
-) -> Value {
-    app.gql(
-        Some(&who.access),
-        PAY,
-        json!({ "input": { "reservationId": reservation_id, "idempotencyKey": key, "method": "CARD", "cardToken": token } }),
-    )
-    .await
 }
 
 /// A payment that must succeed; returns the `PayPayload`.
@@ -115,79 +42,12 @@ fn paid(res: &Value) -> &Value {
     &res["data"]["pay"]
 }
 
-async fn top_up(app: &TestApp, who: &Account, amount: i64) -> i64 {
-    cents(
-        &app.ok(
-            Some(&who.access),
-            TOP_UP,
-            json!({ "amount": amount, "key": new_key() }),
-        )
-        .await["topUpWallet"]["balanceCents"],
-    )
-}
-
-async fn balance(app: &TestApp, who: &Account) -> i64 {
-    cents(
-        &app.ok(Some(&who.access), WALLET, json!({ "first": 0 }))
-            .await["wallet"]["balanceCents"],
-    )
-}
-
 /// The viewer's wallet transactions, newest first (one page of up to 100).
 async fn wallet_history(app: &TestApp, who: &Account) -> Vec<Value> {
     let data = app
         .ok(Some(&who.access), WALLET, json!({ "first": 100 }))
         .await;
     nodes(&data["wallet"]["transactions"])
-}
-
-fn nodes(connection: &Value) -> Vec<Value> {
-    connection["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a connection: {connection:#}"))
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
-
-async fn report(app: &TestApp, viewer: &Account, event: &str) -> Value {
-    app.ok(Some(&viewer.access), REPORT, json!({ "id": event }))
-        .await["eventReport"]
-        .clone()
-}
-
-async fn available(app: &TestApp, ticket_type: &str) -> i32 {
-    ticket_type::Entity::find_by_id(uuid(ticket_type))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .expect("ticket type row")
-        .available
-}
-
-async fn reservation_status(app: &TestApp, id: &str) -> ReservationStatus {
-    reservation::Entity::find_by_id(uuid(id))
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .expect("reservation row")
-        .status
-}
-
-async fn tickets_of(app: &TestApp, reservation_id: &str) -> Vec<ticket::Model> {
-    ticket::Entity::find()
-        .filter(ticket::Column::ReservationId.eq(uuid(reservation_id)))
-        .all(&app.state.db)
-        .await
-        .unwrap()
-}
-
-async fn transactions_of(app: &TestApp, reservation_id: &str) -> Vec<transaction::Model> {
-    transaction::Entity::find()
-        .filter(transaction::Column::ReservationId.eq(uuid(reservation_id)))
-        .all(&app.state.db)
-        .await
-        .unwrap()
 }
 
 async fn card_charges(app: &TestApp) -> Vec<card_charge::Model> {
@@ -303,7 +163,7 @@ impl MoneySnapshot {
     async fn take(app: &TestApp, who: &Account) -> Self {
         let db = &app.state.db;
         MoneySnapshot {
-            balance: balance(app, who).await,
+            balance: app.balance(who).await,
             tickets: sorted_by_id(ticket::Entity::find().all(db).await.unwrap(), |t| t.id),
             succeeded: sorted_by_id(
                 transaction::Entity::find()
@@ -334,17 +194,19 @@ impl MoneySnapshot {
 async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_up_succeeds() {
     let app = spawn_app().await;
     let org = app.register("olga", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Recital", &[("GA", 400, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Recital", &[("GA", 400, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    assert_eq!(top_up(&app, &alice, 500).await, 500);
-    let hold = reserved(&app, &alice, &types[0], 2).await;
+    assert_eq!(app.top_up(&alice, 500).await, 500);
+    let hold = app.reserved(&alice, &types[0], 2).await;
     let id = id_of(&hold);
     assert_eq!(hold["amountCents"], 800);
     let key = new_key();
 
-    let res = pay(&app, &alice, &id, &key).await;
+    let res = app.pay(&alice, &id, &key).await;
     assert_eq!(error_code(&res), "INSUFFICIENT_FUNDS");
-    assert_eq!(balance(&app, &alice).await, 500, "balance unchanged");
+    assert_eq!(app.balance(&alice).await, 500, "balance unchanged");
     let seen = app
         .ok(Some(&alice.access), RESERVATION, json!({ "id": id }))
         .await;
@@ -353,7 +215,7 @@ async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_
         "still held for a retry"
     );
     assert_eq!(seen["reservation"]["tickets"], json!([]));
-    assert!(tickets_of(&app, &id).await.is_empty());
+    assert!(tickets_of_reservation(&app, &id).await.is_empty());
     assert_eq!(available(&app, &types[0]).await, 8);
 
     // The failed attempt is on record, for the buyer and for the organizer.
@@ -381,7 +243,7 @@ async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_
     assert_eq!(listed[0]["id"], failed["id"]);
     assert_eq!(listed[0]["status"], "FAILED");
     assert_eq!(listed[0]["buyer"]["username"], "alice");
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["failedPayments"], 1);
     assert_eq!(summary["ticketsHeld"], 2);
     assert_eq!(summary["ticketsSold"], 0);
@@ -389,8 +251,8 @@ async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_
     assert_ledger_invariants(&app).await;
 
     // Topped up, the retry (same key) goes through.
-    assert_eq!(top_up(&app, &alice, 300).await, 800);
-    let res = pay(&app, &alice, &id, &key).await;
+    assert_eq!(app.top_up(&alice, 300).await, 800);
+    let res = app.pay(&alice, &id, &key).await;
     let payload = paid(&res);
     assert_eq!(payload["reservation"]["status"], "CONFIRMED");
     let tx = &payload["transaction"];
@@ -409,10 +271,10 @@ async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_
     assert_eq!(codes.len(), 2, "ticket codes are unique");
     assert!(codes.iter().all(|c| c.len() >= 10), "{codes:?}");
     assert!(tickets.iter().all(|t| t["status"] == "VALID"));
-    assert_eq!(balance(&app, &alice).await, 0);
-    assert_eq!(tickets_of(&app, &id).await.len(), 2);
+    assert_eq!(app.balance(&alice).await, 0);
+    assert_eq!(tickets_of_reservation(&app, &id).await.len(), 2);
 
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsSold"], 2);
     assert_eq!(summary["ticketsHeld"], 0);
     assert_eq!(summary["revenueCents"], 800);
@@ -425,19 +287,21 @@ async fn a_short_wallet_is_refused_with_nothing_moved_and_the_retry_after_a_top_
 async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_untouched() {
     let app = spawn_app().await;
     let org = app.register("fay", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Faults", &[("GA", 1500, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Faults", &[("GA", 1500, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    top_up(&app, &alice, 10_000).await;
+    app.top_up(&alice, 10_000).await;
     // An earlier purchase, so there are tickets and transactions to keep intact.
-    let earlier = id_of(&reserved(&app, &alice, &types[0], 1).await);
-    paid(&pay(&app, &alice, &earlier, &new_key()).await);
-    let hold = id_of(&reserved(&app, &alice, &types[0], 2).await);
+    let earlier = app.hold(&alice, &types[0], 1).await;
+    paid(&app.pay(&alice, &earlier, &new_key()).await);
+    let hold = app.hold(&alice, &types[0], 2).await;
     let before = MoneySnapshot::take(&app, &alice).await;
     assert_eq!(before.balance, 8_500);
 
     app.state.faults.arm(Fault::PayAfterDebit);
     let key = new_key();
-    let res = pay(&app, &alice, &hold, &key).await;
+    let res = app.pay(&alice, &hold, &key).await;
     assert_eq!(error_code(&res), "INTERNAL_SERVER_ERROR");
 
     let after = MoneySnapshot::take(&app, &alice).await;
@@ -451,10 +315,10 @@ async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_unt
         "wallet history"
     );
     assert_eq!(
-        reservation_status(&app, &hold).await,
+        reservation_row(&app, &hold).await.status,
         ReservationStatus::Pending
     );
-    let attempts = transactions_of(&app, &hold).await;
+    let attempts = transactions_of_reservation(&app, &hold).await;
     assert_eq!(
         attempts.len(),
         1,
@@ -463,7 +327,7 @@ async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_unt
     assert_eq!(attempts[0].status, TransactionStatus::Failed);
     assert_eq!(attempts[0].kind, TransactionKind::Payment);
     assert!(attempts[0].failure_reason.is_some());
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["failedPayments"], 1);
     assert_eq!(summary["ticketsSold"], 1);
     assert_eq!(summary["ticketsHeld"], 2);
@@ -471,16 +335,16 @@ async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_unt
     assert_ledger_invariants(&app).await;
 
     // A client that saw the error retries with the same key, and this time it goes through, once.
-    let retry = pay(&app, &alice, &hold, &key).await;
+    let retry = app.pay(&alice, &hold, &key).await;
     assert_eq!(paid(&retry)["reservation"]["status"], "CONFIRMED");
-    assert_eq!(balance(&app, &alice).await, 8_500 - 3_000);
-    assert_eq!(tickets_of(&app, &hold).await.len(), 2);
-    let again = pay(&app, &alice, &hold, &key).await;
+    assert_eq!(app.balance(&alice).await, 8_500 - 3_000);
+    assert_eq!(tickets_of_reservation(&app, &hold).await.len(), 2);
+    let again = app.pay(&alice, &hold, &key).await;
     assert_eq!(
         paid(&again)["transaction"]["id"],
         paid(&retry)["transaction"]["id"]
     );
-    assert_eq!(balance(&app, &alice).await, 5_500);
+    assert_eq!(app.balance(&alice).await, 5_500);
     assert_ledger_invariants(&app).await;
 }
 
@@ -488,13 +352,15 @@ async fn a_failure_injected_after_the_debit_leaves_money_tickets_and_history_unt
 async fn twenty_identical_pay_calls_charge_once_and_share_one_transaction() {
     let app = spawn_app().await;
     let org = app.register("tara", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Stampede", &[("GA", 1200, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Stampede", &[("GA", 1200, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    top_up(&app, &alice, 10_000).await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 3).await);
+    app.top_up(&alice, 10_000).await;
+    let hold = app.hold(&alice, &types[0], 3).await;
     let key = new_key();
 
-    let results = join_all((0..20).map(|_| pay(&app, &alice, &hold, &key))).await;
+    let results = join_all((0..20).map(|_| app.pay(&alice, &hold, &key))).await;
     let mut tx_ids = HashSet::new();
     let mut code_sets = HashSet::new();
     for res in &results {
@@ -517,16 +383,20 @@ async fn twenty_identical_pay_calls_charge_once_and_share_one_transaction() {
     );
     assert_eq!(code_sets.len(), 1, "all 20 callers saw the same tickets");
 
-    assert_eq!(balance(&app, &alice).await, 10_000 - 3_600, "charged once");
-    assert_eq!(tickets_of(&app, &hold).await.len(), 3, "one set of tickets");
-    let payments: Vec<_> = transactions_of(&app, &hold)
+    assert_eq!(app.balance(&alice).await, 10_000 - 3_600, "charged once");
+    assert_eq!(
+        tickets_of_reservation(&app, &hold).await.len(),
+        3,
+        "one set of tickets"
+    );
+    let payments: Vec<_> = transactions_of_reservation(&app, &hold)
         .await
         .into_iter()
         .filter(|t| t.status == TransactionStatus::Succeeded)
         .collect();
     assert_eq!(payments.len(), 1);
     assert_eq!(payments[0].id.to_string(), *tx_ids.iter().next().unwrap());
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsSold"], 3);
     assert_eq!(summary["revenueCents"], 3_600);
     assert_ledger_invariants(&app).await;
@@ -536,23 +406,23 @@ async fn twenty_identical_pay_calls_charge_once_and_share_one_transaction() {
 async fn paying_someone_elses_reservation_is_forbidden_and_charges_no_one() {
     let app = spawn_app().await;
     let org = app.register("nora", "ORGANIZER").await;
-    let (_, types) = published_event(&app, &org, "Mine", &[("GA", 1000, 5)]).await;
+    let (_, types) = app.published_event(&org, "Mine", &[("GA", 1000, 5)]).await;
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
-    top_up(&app, &alice, 5_000).await;
-    top_up(&app, &bob, 5_000).await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 1).await);
+    app.top_up(&alice, 5_000).await;
+    app.top_up(&bob, 5_000).await;
+    let hold = app.hold(&alice, &types[0], 1).await;
 
     assert_eq!(
-        error_code(&pay(&app, &bob, &hold, &new_key()).await),
+        error_code(&app.pay(&bob, &hold, &new_key()).await),
         "FORBIDDEN"
     );
     assert_eq!(
-        error_code(&pay(&app, &org, &hold, &new_key()).await),
+        error_code(&app.pay(&org, &hold, &new_key()).await),
         "FORBIDDEN"
     );
     assert_eq!(
-        error_code(&pay_card(&app, &bob, &hold, &new_key(), "tok_visa").await),
+        error_code(&app.pay_card(&bob, &hold, &new_key(), "tok_visa").await),
         "FORBIDDEN"
     );
     let anonymous = app
@@ -564,18 +434,18 @@ async fn paying_someone_elses_reservation_is_forbidden_and_charges_no_one() {
         .await;
     assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
 
-    assert_eq!(balance(&app, &alice).await, 5_000);
-    assert_eq!(balance(&app, &bob).await, 5_000);
+    assert_eq!(app.balance(&alice).await, 5_000);
+    assert_eq!(app.balance(&bob).await, 5_000);
     assert!(card_charges(&app).await.is_empty(), "no card was charged");
     assert_eq!(
-        reservation_status(&app, &hold).await,
+        reservation_row(&app, &hold).await.status,
         ReservationStatus::Pending
     );
-    assert!(tickets_of(&app, &hold).await.is_empty());
+    assert!(tickets_of_reservation(&app, &hold).await.is_empty());
 
     // The owner still can.
-    paid(&pay(&app, &alice, &hold, &new_key()).await);
-    assert_eq!(balance(&app, &alice).await, 4_000);
+    paid(&app.pay(&alice, &hold, &new_key()).await);
+    assert_eq!(app.balance(&alice).await, 4_000);
     assert_ledger_invariants(&app).await;
 }
 
@@ -583,17 +453,17 @@ async fn paying_someone_elses_reservation_is_forbidden_and_charges_no_one() {
 async fn a_paid_reservation_answers_its_key_again_and_conflicts_under_another() {
     let app = spawn_app().await;
     let org = app.register("kim", "ORGANIZER").await;
-    let (_, types) = published_event(&app, &org, "Twice", &[("GA", 1000, 5)]).await;
+    let (_, types) = app.published_event(&org, "Twice", &[("GA", 1000, 5)]).await;
     let alice = app.register("alice", "USER").await;
-    top_up(&app, &alice, 5_000).await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 1).await);
+    app.top_up(&alice, 5_000).await;
+    let hold = app.hold(&alice, &types[0], 1).await;
     let key = new_key();
 
-    let first = pay(&app, &alice, &hold, &key).await;
+    let first = app.pay(&alice, &hold, &key).await;
     let first = paid(&first).clone();
-    assert_eq!(balance(&app, &alice).await, 4_000);
+    assert_eq!(app.balance(&alice).await, 4_000);
 
-    let replay = pay(&app, &alice, &hold, &key).await;
+    let replay = app.pay(&alice, &hold, &key).await;
     let replay = paid(&replay);
     assert_eq!(
         replay["transaction"]["id"], first["transaction"]["id"],
@@ -603,17 +473,17 @@ async fn a_paid_reservation_answers_its_key_again_and_conflicts_under_another() 
         replay["reservation"]["tickets"],
         first["reservation"]["tickets"]
     );
-    assert_eq!(balance(&app, &alice).await, 4_000, "no second charge");
+    assert_eq!(app.balance(&alice).await, 4_000, "no second charge");
 
     assert_eq!(
-        error_code(&pay(&app, &alice, &hold, &new_key()).await),
+        error_code(&app.pay(&alice, &hold, &new_key()).await),
         "CONFLICT"
     );
     assert_eq!(
-        error_code(&pay_card(&app, &alice, &hold, &new_key(), "tok_visa").await),
+        error_code(&app.pay_card(&alice, &hold, &new_key(), "tok_visa").await),
         "CONFLICT"
     );
-    assert_eq!(balance(&app, &alice).await, 4_000);
+    assert_eq!(app.balance(&alice).await, 4_000);
     assert!(
         card_charges(&app)
             .await
@@ -621,13 +491,13 @@ async fn a_paid_reservation_answers_its_key_again_and_conflicts_under_another() 
             .all(|c| c.status != ChargeStatus::Succeeded),
         "the card was not charged for a paid reservation"
     );
-    let succeeded = transactions_of(&app, &hold)
+    let succeeded = transactions_of_reservation(&app, &hold)
         .await
         .into_iter()
         .filter(|t| t.status == TransactionStatus::Succeeded)
         .count();
     assert_eq!(succeeded, 1);
-    assert_eq!(tickets_of(&app, &hold).await.len(), 1);
+    assert_eq!(tickets_of_reservation(&app, &hold).await.len(), 1);
     assert_ledger_invariants(&app).await;
 }
 
@@ -639,10 +509,12 @@ async fn a_paid_reservation_answers_its_key_again_and_conflicts_under_another() 
 async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_recorded() {
     let app = spawn_app_with(&[("CARD_TIMEOUT_MS", "200")]).await;
     let org = app.register("cora", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Cards", &[("GA", 1200, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Cards", &[("GA", 1200, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    top_up(&app, &alice, 5_000).await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 2).await);
+    app.top_up(&alice, 5_000).await;
+    let hold = app.hold(&alice, &types[0], 2).await;
 
     let refusals = [
         ("tok_chargeDeclined", None),
@@ -651,7 +523,7 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
         ("tok_noSuchToken", None),
     ];
     for (token, _) in refusals {
-        let res = pay_card(&app, &alice, &hold, &new_key(), token).await;
+        let res = app.pay_card(&alice, &hold, &new_key(), token).await;
         assert_eq!(error_code(&res), "PAYMENT_DECLINED", "{token}: {res:#}");
         assert!(
             card_charges(&app)
@@ -661,15 +533,15 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
             "{token} left a SUCCEEDED charge"
         );
         assert_eq!(
-            balance(&app, &alice).await,
+            app.balance(&alice).await,
             5_000,
             "{token} touched the wallet"
         );
         assert_eq!(
-            reservation_status(&app, &hold).await,
+            reservation_row(&app, &hold).await.status,
             ReservationStatus::Pending
         );
-        assert!(tickets_of(&app, &hold).await.is_empty());
+        assert!(tickets_of_reservation(&app, &hold).await.is_empty());
     }
 
     // Each refusal is recorded, newest first, with its reason.
@@ -690,7 +562,7 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
             );
         }
     }
-    assert_eq!(report(&app, &org, &event).await["failedPayments"], 4);
+    assert_eq!(app.report(&org, &event).await["failedPayments"], 4);
 
     // A card token is required for CARD.
     let missing = app
@@ -703,7 +575,7 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
     assert_eq!(error_code(&missing), "BAD_USER_INPUT");
 
     // tok_visa goes through, and the wallet is left alone.
-    let res = pay_card(&app, &alice, &hold, &new_key(), "tok_visa").await;
+    let res = app.pay_card(&alice, &hold, &new_key(), "tok_visa").await;
     let payload = paid(&res);
     assert_eq!(payload["reservation"]["status"], "CONFIRMED");
     assert_eq!(payload["transaction"]["method"], "CARD");
@@ -718,12 +590,12 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
     assert_eq!(charges[0].amount_cents, 2_400);
     assert_eq!(charges[0].token, "tok_visa");
     assert_eq!(
-        balance(&app, &alice).await,
+        app.balance(&alice).await,
         5_000,
         "card payments don't touch the wallet"
     );
-    assert_eq!(tickets_of(&app, &hold).await.len(), 2);
-    let summary = report(&app, &org, &event).await;
+    assert_eq!(tickets_of_reservation(&app, &hold).await.len(), 2);
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsSold"], 2);
     assert_eq!(summary["revenueCents"], 2_400);
     assert_ledger_invariants(&app).await;
@@ -733,12 +605,14 @@ async fn card_declines_processing_errors_and_timeouts_charge_nothing_and_are_rec
 async fn a_card_charge_whose_commit_fails_is_refunded_and_recorded() {
     let app = spawn_app().await;
     let org = app.register("hera", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Compensation", &[("GA", 3_300, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Compensation", &[("GA", 3_300, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
 
     app.state.faults.arm(Fault::PayBeforeCommit);
-    let res = pay_card(&app, &alice, &hold, &new_key(), "tok_visa").await;
+    let res = app.pay_card(&alice, &hold, &new_key(), "tok_visa").await;
     assert_eq!(error_code(&res), "INTERNAL_SERVER_ERROR");
 
     let charges = card_charges(&app).await;
@@ -751,11 +625,11 @@ async fn a_card_charge_whose_commit_fails_is_refunded_and_recorded() {
     assert!(charges[0].refunded_at.is_some());
     assert_eq!(charges[0].amount_cents, 3_300);
     assert_eq!(
-        reservation_status(&app, &hold).await,
+        reservation_row(&app, &hold).await.status,
         ReservationStatus::Pending
     );
-    assert!(tickets_of(&app, &hold).await.is_empty());
-    let attempts = transactions_of(&app, &hold).await;
+    assert!(tickets_of_reservation(&app, &hold).await.is_empty());
+    let attempts = transactions_of_reservation(&app, &hold).await;
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0].kind, TransactionKind::Payment);
     assert_eq!(attempts[0].status, TransactionStatus::Failed);
@@ -765,14 +639,14 @@ async fn a_card_charge_whose_commit_fails_is_refunded_and_recorded() {
         reason.to_lowercase().contains("refund"),
         "failureReason `{reason}` mentions the refund"
     );
-    assert_eq!(balance(&app, &alice).await, 0);
-    let summary = report(&app, &org, &event).await;
+    assert_eq!(app.balance(&alice).await, 0);
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["failedPayments"], 1);
     assert_eq!(summary["revenueCents"], 0);
     assert_eq!(summary["ticketsHeld"], 1);
 
     // The buyer may try again; the first charge stays refunded.
-    let retry = pay_card(&app, &alice, &hold, &new_key(), "tok_visa").await;
+    let retry = app.pay_card(&alice, &hold, &new_key(), "tok_visa").await;
     assert_eq!(paid(&retry)["reservation"]["status"], "CONFIRMED");
     let charges = card_charges(&app).await;
     assert_eq!(charges.len(), 2);
@@ -790,7 +664,7 @@ async fn a_card_charge_whose_commit_fails_is_refunded_and_recorded() {
             .count(),
         1
     );
-    assert_eq!(report(&app, &org, &event).await["revenueCents"], 3_300);
+    assert_eq!(app.report(&org, &event).await["revenueCents"], 3_300);
     assert_ledger_invariants(&app).await;
 }
 
@@ -832,12 +706,14 @@ async fn assert_card_charges_match_payments(app: &TestApp) {
 async fn twenty_identical_card_payments_charge_the_card_once() {
     let app = spawn_app().await;
     let org = app.register("cara", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Card rush", &[("GA", 1_100, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Card rush", &[("GA", 1_100, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 2).await);
+    let hold = app.hold(&alice, &types[0], 2).await;
     let key = new_key();
 
-    let results = join_all((0..20).map(|_| pay_card(&app, &alice, &hold, &key, "tok_visa"))).await;
+    let results = join_all((0..20).map(|_| app.pay_card(&alice, &hold, &key, "tok_visa"))).await;
     let tx_ids: HashSet<String> = results
         .iter()
         .map(|r| id_of(&paid(r)["transaction"]))
@@ -851,8 +727,8 @@ async fn twenty_identical_card_payments_charge_the_card_once() {
     assert_eq!(charges.len(), 1, "the card was charged once: {charges:?}");
     assert_eq!(charges[0].status, ChargeStatus::Succeeded);
     assert_eq!(charges[0].amount_cents, 2_200);
-    assert_eq!(tickets_of(&app, &hold).await.len(), 2);
-    assert_eq!(report(&app, &org, &event).await["revenueCents"], 2_200);
+    assert_eq!(tickets_of_reservation(&app, &hold).await.len(), 2);
+    assert_eq!(app.report(&org, &event).await["revenueCents"], 2_200);
     assert_card_charges_match_payments(&app).await;
     assert_ledger_invariants(&app).await;
 }
@@ -861,14 +737,16 @@ async fn twenty_identical_card_payments_charge_the_card_once() {
 async fn a_card_payment_failing_among_its_racing_duplicates_never_confirms_on_a_refunded_charge() {
     let app = spawn_app().await;
     let org = app.register("dora", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Card race", &[("GA", 1_700, 10)]).await;
+    let (event, types) = app
+        .published_event(&org, "Card race", &[("GA", 1_700, 10)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 1).await);
+    let hold = app.hold(&alice, &types[0], 1).await;
     let key = new_key();
 
     // One of ten identical requests fails just before its commit, after the card was charged.
     app.state.faults.arm(Fault::PayBeforeCommit);
-    let results = join_all((0..10).map(|_| pay_card(&app, &alice, &hold, &key, "tok_visa"))).await;
+    let results = join_all((0..10).map(|_| app.pay_card(&alice, &hold, &key, "tok_visa"))).await;
     let mut succeeded = HashSet::new();
     for res in &results {
         if res.get("errors").is_some() {
@@ -883,7 +761,7 @@ async fn a_card_payment_failing_among_its_racing_duplicates_never_confirms_on_a_
     }
     assert!(succeeded.len() <= 1, "one key, one payment: {succeeded:?}");
 
-    let status = reservation_status(&app, &hold).await;
+    let status = reservation_row(&app, &hold).await.status;
     let charges = card_charges(&app).await;
     if status == ReservationStatus::Confirmed {
         assert_eq!(
@@ -891,7 +769,7 @@ async fn a_card_payment_failing_among_its_racing_duplicates_never_confirms_on_a_
             1,
             "confirmed, so somebody was told it succeeded"
         );
-        assert_eq!(report(&app, &org, &event).await["revenueCents"], 1_700);
+        assert_eq!(app.report(&org, &event).await["revenueCents"], 1_700);
     } else {
         assert_eq!(status, ReservationStatus::Pending);
         assert!(succeeded.is_empty());
@@ -937,7 +815,7 @@ async fn top_ups_are_validated_and_a_repeated_key_credits_once() {
             .await;
         assert_eq!(error_code(&res), "BAD_USER_INPUT", "top-up of {amount}");
     }
-    assert_eq!(balance(&app, &alice).await, 0);
+    assert_eq!(app.balance(&alice).await, 0);
 
     let key = new_key();
     let credit = |amount: i64, key: &str| {
@@ -981,7 +859,7 @@ async fn top_ups_are_validated_and_a_repeated_key_credits_once() {
     );
     assert_eq!(history[0]["amountCents"], 1_000_000, "newest first");
     assert_eq!(history[1]["amountCents"], 2_500);
-    assert_eq!(balance(&app, &alice).await, 1_002_500);
+    assert_eq!(app.balance(&alice).await, 1_002_500);
     assert_ledger_invariants(&app).await;
 }
 
@@ -1001,7 +879,7 @@ async fn racing_top_ups_with_one_key_credit_once() {
     for res in &results {
         assert!(res.get("errors").is_none(), "{res:#}");
     }
-    assert_eq!(balance(&app, &alice).await, 1_234);
+    assert_eq!(app.balance(&alice).await, 1_234);
     assert_eq!(wallet_history(&app, &alice).await.len(), 1);
     assert_ledger_invariants(&app).await;
 }
@@ -1011,7 +889,7 @@ async fn wallet_transactions_page_newest_first() {
     let app = spawn_app().await;
     let alice = app.register("alice", "USER").await;
     for amount in [100, 200, 300, 400, 500] {
-        top_up(&app, &alice, amount).await;
+        app.top_up(&alice, amount).await;
     }
     let mut amounts = Vec::new();
     let mut after: Option<String> = None;
@@ -1039,16 +917,18 @@ async fn wallet_transactions_page_newest_first() {
 async fn amounts_beyond_32_bits_survive_top_ups_payments_and_reports() {
     let app = spawn_app_with(&[("MAX_TOP_UP_CENTS", "5000000000")]).await;
     let org = app.register("gina", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Stadium", &[("Box", 400_000_000, 20)]).await;
+    let (event, types) = app
+        .published_event(&org, "Stadium", &[("Box", 400_000_000, 20)])
+        .await;
     let alice = app.register("alice", "USER").await;
-    assert_eq!(top_up(&app, &alice, 4_000_000_000).await, 4_000_000_000);
-    let hold = reserved(&app, &alice, &types[0], 10).await;
+    assert_eq!(app.top_up(&alice, 4_000_000_000).await, 4_000_000_000);
+    let hold = app.reserved(&alice, &types[0], 10).await;
     assert_eq!(hold["amountCents"], 4_000_000_000i64);
-    let res = pay(&app, &alice, &id_of(&hold), &new_key()).await;
+    let res = app.pay(&alice, &id_of(&hold), &new_key()).await;
     assert_eq!(paid(&res)["transaction"]["amountCents"], 4_000_000_000i64);
-    assert_eq!(balance(&app, &alice).await, 0);
+    assert_eq!(app.balance(&alice).await, 0);
     assert_eq!(
-        report(&app, &org, &event).await["revenueCents"],
+        app.report(&org, &event).await["revenueCents"],
         4_000_000_000i64
     );
     assert_ledger_invariants(&app).await;
@@ -1062,16 +942,18 @@ async fn amounts_beyond_32_bits_survive_top_ups_payments_and_reports() {
 async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets() {
     let app = spawn_app().await;
     let org = app.register("rita", "ORGANIZER").await;
-    let (event, types) = published_event(&app, &org, "Refunds", &[("GA", 2_000, 5)]).await;
+    let (event, types) = app
+        .published_event(&org, "Refunds", &[("GA", 2_000, 5)])
+        .await;
     let tt = &types[0];
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
     let carol = app.register("carol", "USER").await;
-    top_up(&app, &alice, 10_000).await;
+    app.top_up(&alice, 10_000).await;
 
-    let hold = id_of(&reserved(&app, &alice, tt, 2).await);
-    paid(&pay(&app, &alice, &hold, &new_key()).await);
-    assert_eq!(balance(&app, &alice).await, 6_000);
+    let hold = app.hold(&alice, tt, 2).await;
+    paid(&app.pay(&alice, &hold, &new_key()).await);
+    assert_eq!(app.balance(&alice).await, 6_000);
     assert_eq!(
         error_code(
             &app.gql(Some(&bob.access), CANCEL, json!({ "id": hold }))
@@ -1093,12 +975,12 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
         "{tickets:#?}"
     );
     assert!(
-        tickets_of(&app, &hold)
+        tickets_of_reservation(&app, &hold)
             .await
             .iter()
             .all(|t| t.status == TicketStatus::Void)
     );
-    assert_eq!(balance(&app, &alice).await, 10_000, "full refund");
+    assert_eq!(app.balance(&alice).await, 10_000, "full refund");
     let refund = &wallet_history(&app, &alice).await[0];
     assert_eq!(refund["kind"], "REFUND");
     assert_eq!(refund["status"], "SUCCEEDED");
@@ -1113,19 +995,19 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
         ),
         "CONFLICT"
     );
-    assert_eq!(balance(&app, &alice).await, 10_000);
+    assert_eq!(app.balance(&alice).await, 10_000);
     assert_eq!(available(&app, tt).await, 5);
 
     // A card payment is refunded to the wallet too; the card charge itself stays as it was.
-    let bobs = id_of(&reserved(&app, &bob, tt, 1).await);
-    paid(&pay_card(&app, &bob, &bobs, &new_key(), "tok_visa").await);
-    assert_eq!(balance(&app, &bob).await, 0);
+    let bobs = app.hold(&bob, tt, 1).await;
+    paid(&app.pay_card(&bob, &bobs, &new_key(), "tok_visa").await);
+    assert_eq!(app.balance(&bob).await, 0);
     app.ok(Some(&bob.access), CANCEL, json!({ "id": bobs }))
         .await;
-    assert_eq!(balance(&app, &bob).await, 2_000);
+    assert_eq!(app.balance(&bob).await, 2_000);
     assert_eq!(card_charges(&app).await[0].status, ChargeStatus::Succeeded);
 
-    let summary = report(&app, &org, &event).await;
+    let summary = app.report(&org, &event).await;
     assert_eq!(summary["ticketsSold"], 0);
     assert_eq!(summary["ticketsAvailable"], 5);
     assert_eq!(summary["revenueCents"], 0, "net of refunds");
@@ -1133,9 +1015,9 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
     assert_ledger_invariants(&app).await;
 
     // Once the event has started, a paid reservation is no longer refundable.
-    top_up(&app, &carol, 2_000).await;
-    let carols = id_of(&reserved(&app, &carol, tt, 1).await);
-    paid(&pay(&app, &carol, &carols, &new_key()).await);
+    app.top_up(&carol, 2_000).await;
+    let carols = app.hold(&carol, tt, 1).await;
+    paid(&app.pay(&carol, &carols, &new_key()).await);
     entity::event::Entity::update_many()
         .col_expr(
             entity::event::Column::StartsAt,
@@ -1152,13 +1034,13 @@ async fn cancelling_a_paid_reservation_refunds_the_wallet_and_voids_its_tickets(
         late.get("errors").is_some(),
         "cancelled after the start: {late:#}"
     );
-    assert_eq!(balance(&app, &carol).await, 0);
+    assert_eq!(app.balance(&carol).await, 0);
     assert_eq!(
-        reservation_status(&app, &carols).await,
+        reservation_row(&app, &carols).await.status,
         ReservationStatus::Confirmed
     );
     assert!(
-        tickets_of(&app, &carols)
+        tickets_of_reservation(&app, &carols)
             .await
             .iter()
             .all(|t| t.status == TicketStatus::Valid)
@@ -1175,35 +1057,39 @@ async fn event_reports_and_transactions_add_up_after_a_known_sequence() {
     let app = spawn_app().await;
     let org = app.register("omar", "ORGANIZER").await;
     let root = admin(&app).await;
-    let (event, types) =
-        published_event(&app, &org, "Known", &[("GA", 1_000, 10), ("VIP", 3_000, 2)]).await;
+    let (event, types) = app
+        .published_event(&org, "Known", &[("GA", 1_000, 10), ("VIP", 3_000, 2)])
+        .await;
     let (ga, vip) = (&types[0], &types[1]);
     let alice = app.register("alice", "USER").await;
     let bob = app.register("bob", "USER").await;
     let carol = app.register("carol", "USER").await;
-    top_up(&app, &alice, 10_000).await;
-    top_up(&app, &bob, 500).await;
+    app.top_up(&alice, 10_000).await;
+    app.top_up(&bob, 500).await;
 
-    let a1 = id_of(&reserved(&app, &alice, ga, 2).await);
-    paid(&pay(&app, &alice, &a1, &new_key()).await); // +2000
-    let b1 = id_of(&reserved(&app, &bob, vip, 1).await);
+    let a1 = app.hold(&alice, ga, 2).await;
+    paid(&app.pay(&alice, &a1, &new_key()).await); // +2000
+    let b1 = app.hold(&bob, vip, 1).await;
     assert_eq!(
-        error_code(&pay(&app, &bob, &b1, &new_key()).await),
+        error_code(&app.pay(&bob, &b1, &new_key()).await),
         "INSUFFICIENT_FUNDS"
     ); // failed
-    let c1 = id_of(&reserved(&app, &carol, ga, 3).await);
+    let c1 = app.hold(&carol, ga, 3).await;
     assert_eq!(
-        error_code(&pay_card(&app, &carol, &c1, &new_key(), "tok_chargeDeclined").await),
+        error_code(
+            &app.pay_card(&carol, &c1, &new_key(), "tok_chargeDeclined")
+                .await
+        ),
         "PAYMENT_DECLINED"
     ); // failed
-    paid(&pay_card(&app, &carol, &c1, &new_key(), "tok_visa").await); // +3000
-    let a2 = id_of(&reserved(&app, &alice, ga, 1).await);
-    paid(&pay(&app, &alice, &a2, &new_key()).await); // +1000
+    paid(&app.pay_card(&carol, &c1, &new_key(), "tok_visa").await); // +3000
+    let a2 = app.hold(&alice, ga, 1).await;
+    paid(&app.pay(&alice, &a2, &new_key()).await); // +1000
     app.ok(Some(&alice.access), CANCEL, json!({ "id": a2 }))
         .await; // refund 1000
 
     for viewer in [&org, &root] {
-        let s = report(&app, viewer, &event).await;
+        let s = app.report(viewer, &event).await;
         assert_eq!(s["ticketsSold"], 5, "{s:#}");
         assert_eq!(s["ticketsHeld"], 1);
         assert_eq!(s["ticketsAvailable"], 6);
@@ -1282,10 +1168,12 @@ async fn event_reports_and_transactions_are_for_the_organizer_and_admins_only() 
     let org = app.register("uma", "ORGANIZER").await;
     let rival = app.register("ugo", "ORGANIZER").await;
     let alice = app.register("alice", "USER").await;
-    let (event, types) = published_event(&app, &org, "Private numbers", &[("GA", 1_000, 5)]).await;
-    top_up(&app, &alice, 1_000).await;
-    let hold = id_of(&reserved(&app, &alice, &types[0], 1).await);
-    paid(&pay(&app, &alice, &hold, &new_key()).await);
+    let (event, types) = app
+        .published_event(&org, "Private numbers", &[("GA", 1_000, 5)])
+        .await;
+    app.top_up(&alice, 1_000).await;
+    let hold = app.hold(&alice, &types[0], 1).await;
+    paid(&app.pay(&alice, &hold, &new_key()).await);
 
     for who in [&rival, &alice] {
         let res = app
@@ -1312,7 +1200,7 @@ async fn event_reports_and_transactions_are_for_the_organizer_and_admins_only() 
         let code = error_code(&res);
         assert!(code == "UNAUTHENTICATED" || code == "FORBIDDEN", "{res:#}");
     }
-    assert_eq!(report(&app, &org, &event).await["ticketsSold"], 1);
+    assert_eq!(app.report(&org, &event).await["ticketsSold"], 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1454,7 +1342,7 @@ async fn random_run(
             // Pay from the wallet (some wallets are short).
             18..=44 if !pending.is_empty() => {
                 let b = &mut me.bookings[pending[rng.below(pending.len() as u64) as usize]];
-                let res = pay(app, user, &b.id, &new_key()).await;
+                let res = app.pay(user, &b.id, &new_key()).await;
                 if me.balance >= b.amount {
                     if res.get("errors").is_some() && error_code(&res) == "INTERNAL_SERVER_ERROR" {
                         me.internal_errors += 1; // an armed fault: nothing may have changed
@@ -1481,7 +1369,7 @@ async fn random_run(
             45..=62 if !pending.is_empty() => {
                 let b = &mut me.bookings[pending[rng.below(pending.len() as u64) as usize]];
                 let token = TOKENS[rng.below(TOKENS.len() as u64) as usize];
-                let res = pay_card(app, user, &b.id, &new_key(), token).await;
+                let res = app.pay_card(user, &b.id, &new_key(), token).await;
                 if token == "tok_visa" {
                     if res.get("errors").is_some() && error_code(&res) == "INTERNAL_SERVER_ERROR" {
                         me.internal_errors += 1;
@@ -1538,7 +1426,7 @@ async fn random_run(
             _ => {
                 let t = rng.below(types.len() as u64) as usize;
                 let quantity = 1 + rng.below(3) as i64;
-                let res = reserve(app, user, &types[t].0, quantity).await;
+                let res = app.reserve(user, &types[t].0, quantity, &new_key()).await;
                 if res.get("errors").is_some() {
                     assert_eq!(error_code(&res), "SOLD_OUT", "{ctx}");
                     me.saw("reserve sold out");
@@ -1570,9 +1458,10 @@ async fn a_randomized_run_keeps_every_ledger_and_every_seat_count_consistent() {
     eprintln!("randomized run with RANDOM_SEED={seed}");
     let app = spawn_app_with(&[("CARD_TIMEOUT_MS", "200")]).await;
     let org = app.register("rand", "ORGANIZER").await;
-    let (event_a, a_types) =
-        published_event(&app, &org, "Alpha", &[("GA", 700, 30), ("VIP", 2_500, 8)]).await;
-    let (event_b, b_types) = published_event(&app, &org, "Beta", &[("GA", 300, 20)]).await;
+    let (event_a, a_types) = app
+        .published_event(&org, "Alpha", &[("GA", 700, 30), ("VIP", 2_500, 8)])
+        .await;
+    let (event_b, b_types) = app.published_event(&org, "Beta", &[("GA", 300, 20)]).await;
     let types = vec![
         (a_types[0].clone(), 700),
         (a_types[1].clone(), 2_500),
@@ -1618,7 +1507,7 @@ async fn a_randomized_run_keeps_every_ledger_and_every_seat_count_consistent() {
     // Each user's wallet holds exactly what their own operations say.
     for (user, run) in users.iter().zip(&runs) {
         assert_eq!(
-            balance(&app, user).await,
+            app.balance(user).await,
             run.balance,
             "seed {seed}: {}'s balance",
             user.username
@@ -1636,7 +1525,7 @@ async fn a_randomized_run_keeps_every_ledger_and_every_seat_count_consistent() {
     );
     for run in &runs {
         for b in &run.bookings {
-            let status = reservation_status(&app, &b.id).await;
+            let status = reservation_row(&app, &b.id).await.status;
             let expected = match b.state {
                 Held::Pending => ReservationStatus::Pending,
                 Held::Confirmed => ReservationStatus::Confirmed,
@@ -1689,7 +1578,7 @@ async fn a_randomized_run_keeps_every_ledger_and_every_seat_count_consistent() {
         assert_eq!(sold, expected_sold, "seed {seed}: ticket type {i} sold");
     }
     for (event, capacity) in [(&event_a, 38), (&event_b, 20)] {
-        let s = report(&app, &org, event).await;
+        let s = app.report(&org, event).await;
         let sold = s["ticketsSold"].as_i64().unwrap();
         let held = s["ticketsHeld"].as_i64().unwrap();
         let free = s["ticketsAvailable"].as_i64().unwrap();

@@ -1,12 +1,10 @@
 //! `evenntify seed`: demo data that works through the API, and running it twice changes nothing.
 
-mod common;
-
-use common::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
-async fn counts(app: &common::TestApp) -> Vec<u64> {
+async fn counts(app: &TestApp) -> Vec<u64> {
     let db = &app.state.db;
     vec![
         entity::user::Entity::find().count(db).await.unwrap(),

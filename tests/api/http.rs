@@ -1,9 +1,9 @@
 //! The HTTP surface: health and readiness, the schema endpoint, GraphQL over GET and POST,
 //! content negotiation, and the shape of errors.
 
-mod common;
-
-use common::{error_code, spawn_app};
+use crate::helpers::{
+    TestDb, error_code, redis_mode, spawn_app, spawn_app_with, spawn_on, test_settings,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -16,22 +16,10 @@ async fn health_readiness_schema_and_playground_are_served() {
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["database"], "up");
-    let expected_redis = if std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()) {
-        "up"
-    } else {
-        "disabled"
-    };
+    let expected_redis = if redis_mode() { "up" } else { "disabled" };
     assert_eq!(body["redis"], expected_redis);
 
-    let sdl = app
-        .client
-        .get(app.url("/schema.graphql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sdl = app.get_text("/schema.graphql").await;
     assert_eq!(sdl, evenntify::graphql::schema::sdl());
 
     let no_redirects = reqwest::Client::builder()
@@ -49,7 +37,7 @@ async fn health_readiness_schema_and_playground_are_served() {
 #[tokio::test]
 async fn readiness_reports_a_redis_that_does_not_answer() {
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-    let app = common::spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let app = spawn_app_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "still serving without Redis");
     let body: Value = ready.json().await.unwrap();
@@ -166,29 +154,11 @@ async fn every_error_carries_a_code_and_the_request_id_echoed_in_the_header() {
 async fn batches_run_each_operation_and_oversized_batches_are_refused() {
     let app = spawn_app().await;
     let one = json!({ "query": "{ events { totalCount } }" });
-    let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!([one, one]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = app.post_json(&json!([one, one])).await;
     assert_eq!(res.as_array().unwrap().len(), 2);
 
     let many: Vec<Value> = (0..11).map(|_| one.clone()).collect();
-    let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&many)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = app.post_json(&many).await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     assert!(res["errors"][0]["message"].as_str().unwrap().contains("10"));
 }
@@ -197,9 +167,9 @@ async fn batches_run_each_operation_and_oversized_batches_are_refused() {
 async fn automatic_persisted_queries_follow_apollos_protocol() {
     use sha2::{Digest, Sha256};
     // Two instances on one database (one deployment): the second is used at the end.
-    let db = common::TestDb::new().await;
-    let settings = common::test_settings(&db, &[]);
-    let app = common::spawn_on(db, settings.clone()).await;
+    let db = TestDb::new().await;
+    let settings = test_settings(&db, &[]);
+    let app = spawn_on(db, settings.clone()).await;
     // Unique per run: persisted queries outlive a test run in Redis.
     let query = format!(
         "query Count{} {{ events {{ totalCount }} }}",
@@ -210,16 +180,7 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
 
     // The hash alone, first time: the client is told to send the text.
-    let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "extensions": ext }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = app.post_json(&json!({ "extensions": ext })).await;
     assert_eq!(
         res["errors"][0]["message"], "PersistedQueryNotFound",
         "{res}"
@@ -227,28 +188,12 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
 
     // Text and hash: runs and registers the query.
     let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": query, "extensions": ext }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(&json!({ "query": query, "extensions": ext }))
+        .await;
     assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
 
     // From now on the hash alone works, also over GET.
-    let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "extensions": ext }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = app.post_json(&json!({ "extensions": ext })).await;
     assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
     let res = app
         .client
@@ -265,16 +210,7 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
 
     // A wrong hash is refused, and a hashed mutation still cannot run over GET.
     let wrong = json!({ "query": "{ me { id } }", "extensions": ext });
-    let res: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&wrong)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = app.post_json(&wrong).await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     let mutation = "mutation { logout(refreshToken: \"x\") }";
     let m_hash = hex::encode(Sha256::digest(mutation.as_bytes()));
@@ -295,18 +231,9 @@ async fn automatic_persisted_queries_follow_apollos_protocol() {
     assert_eq!(res.status(), 405);
 
     // With Redis, another instance knows the hash too.
-    if std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()) {
-        let other = common::spawn_on(common::TestDb::sqlite(), settings).await;
-        let res: Value = other
-            .client
-            .post(other.url("/graphql"))
-            .json(&json!({ "extensions": ext }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    if redis_mode() {
+        let other = spawn_on(TestDb::sqlite(), settings).await;
+        let res: Value = other.post_json(&json!({ "extensions": ext })).await;
         assert_eq!(res["data"]["events"]["totalCount"], 0, "{res}");
     }
 }

@@ -1,17 +1,15 @@
 //! Hardening (issue 10): what an anonymous attacker tried, refused on every transport.
 
-mod common;
-#[path = "common/ws.rs"]
-mod ws;
-
 use std::time::Duration;
 
-use common::{error_code, spawn_app, spawn_app_with};
+use crate::helpers::ws::{Frame, WsClient, first_code};
+use crate::helpers::{
+    TestApp, TestDb, error_code, spawn_app, spawn_app_with, spawn_on, test_settings,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use ws::{Frame, WsClient, first_code};
 
-async fn post(app: &common::TestApp, body: Value, forwarded: Option<&str>) -> (u16, Value) {
+async fn post(app: &TestApp, body: Value, forwarded: Option<&str>) -> (u16, Value) {
     let mut req = app.client.post(app.url("/graphql")).json(&body);
     if let Some(ip) = forwarded {
         req = req.header("x-forwarded-for", ip);
@@ -25,7 +23,7 @@ async fn post(app: &common::TestApp, body: Value, forwarded: Option<&str>) -> (u
     )
 }
 
-async fn get(app: &common::TestApp, query: &str) -> (u16, Value) {
+async fn get(app: &TestApp, query: &str) -> (u16, Value) {
     let res = app
         .client
         .get(app.url("/graphql"))
@@ -38,7 +36,7 @@ async fn get(app: &common::TestApp, query: &str) -> (u16, Value) {
 }
 
 /// The server answers `/healthz` and a real query: it is still up.
-async fn assert_healthy(app: &common::TestApp) {
+async fn assert_healthy(app: &TestApp) {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     app.ok(None, "{ events { totalCount } }", json!({})).await;
@@ -193,7 +191,7 @@ async fn registrations_and_logins_over_websocket_count_against_the_clients_addre
     assert_eq!(error_code(&res), "RATE_LIMITED", "{res}");
 }
 
-async fn metrics_text(app: &common::TestApp) -> String {
+async fn metrics_text(app: &TestApp) -> String {
     app.client
         .get(app.url("/metrics"))
         .send()
@@ -376,18 +374,24 @@ async fn websocket_messages_operations_and_sockets_are_capped() {
         other => panic!("expected the socket to close, got {other:?}"),
     }
 
-    // Three operations at once; the fourth is refused, and runs once one completes.
+    // Three operations at once; the fourth is refused, and runs once one completes. (The
+    // helper's `subscribe` proves an operation live with a probe query, which takes a slot while
+    // it runs: the third is only started.)
     let mut ws = WsClient::connected(app.addr, Some(&user.access)).await;
-    for id in ["1", "2", "3"] {
+    for id in ["1", "2"] {
         ws.subscribe(id, notifications, json!({})).await;
     }
+    ws.start("3", notifications, json!({})).await;
     ws.start("4", notifications, json!({})).await;
     let errors = ws.next_error("4", Duration::from_secs(10)).await;
     assert_eq!(first_code(&errors), "BAD_USER_INPUT", "{errors}");
     ws.send(json!({ "type": "complete", "id": "1" })).await;
     completed(&mut ws, "1").await;
-    ws.subscribe("4", notifications, json!({})).await;
-    ws.expect_silence(Duration::from_millis(200)).await;
+    // "4" takes the freed slot: the next one is refused, and nothing before it.
+    ws.start("4", notifications, json!({})).await;
+    ws.start("5", notifications, json!({})).await;
+    let errors = ws.next_error("5", Duration::from_secs(10)).await;
+    assert_eq!(first_code(&errors), "BAD_USER_INPUT", "{errors}");
 
     // An address holds three sockets (big's is closed; ws is one): a fourth is refused.
     let _second = WsClient::connected(app.addr, None).await;
@@ -515,10 +519,10 @@ async fn the_role_comes_from_the_account_not_from_the_token() {
 #[tokio::test]
 async fn the_sqlite_database_file_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let db = common::TestDb::sqlite();
-    let settings = common::test_settings(&db, &[]);
+    let db = TestDb::sqlite();
+    let settings = test_settings(&db, &[]);
     let path = evenntify::db::sqlite_path(&settings.database_url).unwrap();
-    let app = common::spawn_on(db, settings).await;
+    let app = spawn_on(db, settings).await;
     app.register("fileowner", "USER").await;
     for file in [path.clone(), path.with_extension("db-wal")] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();

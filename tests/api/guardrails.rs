@@ -1,29 +1,12 @@
 //! Guard rails: query limits, rate limits, metrics, graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
-    TestDb, error_code, error_message, spawn_app, spawn_app_with, spawn_on, test_settings,
+use crate::helpers::{
+    TestApp, TestDb, env, error_code, error_message, eventually, redis_mode, spawn_app,
+    spawn_app_with, spawn_on, test_settings,
 };
 use serde_json::{Value, json};
-
-async fn post_raw(app: &common::TestApp, body: Value) -> (u16, Value) {
-    let res = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 #[tokio::test]
 async fn deep_oversized_aliased_and_batched_queries_are_refused_with_the_limit_named() {
@@ -73,7 +56,7 @@ async fn deep_oversized_aliased_and_batched_queries_are_refused_with_the_limit_n
     let batch: Vec<Value> = (0..11)
         .map(|_| json!({ "query": "{ me { id } }" }))
         .collect();
-    let (_, res) = post_raw(&app, json!(batch)).await;
+    let (_, res) = app.post_raw(json!(batch)).await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     assert!(error_message(&res).contains("10"), "{res}");
 
@@ -96,7 +79,7 @@ async fn deep_oversized_aliased_and_batched_queries_are_refused_with_the_limit_n
 async fn graphiqls_full_introspection_query_still_succeeds() {
     let app = spawn_app().await;
     // What GraphiQL and graphql-js send, with the deepest TypeRef they use.
-    let query = include_str!("fixtures/introspection.graphql");
+    let query = include_str!("../fixtures/introspection.graphql");
     let res = app.gql(None, query, json!({})).await;
     assert!(res.get("errors").is_none(), "{res:#}");
     assert!(res["data"]["__schema"]["types"].as_array().unwrap().len() > 30);
@@ -107,7 +90,7 @@ async fn eleven_wrong_logins_for_one_username_end_in_rate_limited_across_instanc
     // Two instances on one database; with TEST_REDIS_URL they share the count through Redis,
     // without it each counts alone, so the eleven attempts then go to one instance.
     let db = TestDb::new().await;
-    let shared = std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty());
+    let shared = redis_mode();
     let settings = test_settings(&db, &[]);
     let first = spawn_on(db, settings.clone()).await;
     let second = if shared {
@@ -176,12 +159,7 @@ async fn metrics_expose_every_named_series() {
         .create_event(&org, "Counted", 3, &[("GA", 100, 5)])
         .await;
     app.publish(&org, &event).await;
-    app.ok(
-        Some(&org.access),
-        "mutation { topUpWallet(amountCents: 1000, idempotencyKey: \"m\") { balanceCents } }",
-        json!({}),
-    )
-    .await;
+    app.top_up(&org, 1000).await;
     let r = app
         .ok(
             Some(&org.access),
@@ -195,15 +173,7 @@ async fn metrics_expose_every_named_series() {
         json!({ "r": r["reserve"]["id"] }),
     )
     .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for series in [
         "evenntify_http_requests_total{status=\"200\"}",
         "evenntify_http_request_duration_seconds_bucket{le=\"+Inf\"}",
@@ -245,19 +215,21 @@ async fn sigterm_during_a_slow_request_lets_it_finish_and_the_process_exits_clea
         )
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("CARD_TIMEOUT_MS", "2000")
-        .stdout(Stdio::null())
+        // Its log says when a request has reached it (tower-http's "started processing request").
+        .env("RUST_LOG", "info,tower_http=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut log = server_log(child.stdout.take().expect("the server's stdout"));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    eventually(Duration::from_secs(60), "the server to start", || {
+        let health = client.get(format!("{base}/healthz")).send();
+        async move { health.await.ok().map(|_| ()) }
     })
-    .await
-    .expect("server starts");
+    .await;
 
     let gql = |token: Option<String>, query: String, vars: Value| {
         let client = client.clone();
@@ -306,12 +278,22 @@ async fn sigterm_during_a_slow_request_lets_it_finish_and_the_process_exits_clea
     let reservation = held["data"]["reserve"]["id"].as_str().unwrap().to_string();
 
     // tok_timeout makes the gateway answer only after CARD_TIMEOUT_MS: a slow request.
-    let slow = tokio::spawn(gql(
-        Some(token),
-        "mutation($r: ID!) { pay(input: {reservationId: $r, idempotencyKey: \"s\", method: CARD, cardToken: \"tok_timeout\"}) { transaction { id } } }".into(),
-        json!({ "r": reservation }),
-    ));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let slow = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .header("x-request-id", "slow-pay")
+        .json(&json!({
+            "query": "mutation($r: ID!) { pay(input: {reservationId: $r, idempotencyKey: \"s\", method: CARD, cardToken: \"tok_timeout\"}) { transaction { id } } }",
+            "variables": { "r": reservation },
+        }));
+    let slow =
+        tokio::spawn(async move { slow.send().await.unwrap().json::<Value>().await.unwrap() });
+    // SIGTERM once the server has the request in hand (it says so in its log), not after a guess.
+    log.wait_for(
+        &["slow-pay", "started processing request"],
+        Duration::from_secs(20),
+    )
+    .await;
     let pid = child.id().unwrap();
     assert!(
         std::process::Command::new("kill")
@@ -344,7 +326,7 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
             "mutation {{ login(username: \"{user}\", password: \"nope-nope\") {{ accessToken }} }}"
         )
     };
-    let attempt = |app: &common::TestApp, user: String, forwarded: &'static str| {
+    let attempt = |app: &TestApp, user: String, forwarded: &'static str| {
         let req = app
             .client
             .post(app.url("/graphql"))
@@ -389,4 +371,43 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         error_code(&attempt(&app, "u9".into(), "192.0.2.4").await),
         "RATE_LIMITED"
     );
+}
+
+/// A child server's log lines, read as they come (and shown with `TEST_LOG=1`).
+struct ServerLog(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+fn server_log(stdout: tokio::process::ChildStdout) -> ServerLog {
+    use tokio::io::AsyncBufReadExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let show = env("TEST_LOG").is_some();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if show {
+                eprintln!("[server] {line}");
+            }
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    ServerLog(rx)
+}
+
+impl ServerLog {
+    /// Waits for a line that contains every one of `parts`.
+    async fn wait_for(&mut self, parts: &[&str], within: Duration) {
+        tokio::time::timeout(within, async {
+            while let Some(line) = self.0.recv().await {
+                if parts.iter().all(|p| line.contains(p)) {
+                    return;
+                }
+            }
+            panic!("the server's log ended without a line containing {parts:?}");
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!("no line containing {parts:?} in the server's log within {within:?}")
+        })
+    }
 }

@@ -2,11 +2,9 @@
 //! cancels the event, round after round. Whatever the interleaving, no hold may outlive the
 //! event, no payment for it may stay unrefunded, and no money may move without a ticket.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use common::{Account, TestApp, error_code, error_message, published_event, register_many};
+use crate::helpers::{Account, TestApp, error_code, error_message, register_many};
 use entity::card_charge::{self, ChargeStatus};
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
@@ -91,8 +89,9 @@ async fn buy(
 /// One event, `buyers` buying from it, and its organizer cancelling it once `cancel_after` of
 /// the buyers' reserves have answered (0: right away). Returns the event and the outcomes.
 async fn round(app: &TestApp, org: &Account, buyers: &[Account], n: usize) -> (Uuid, Vec<String>) {
-    let (event, types) =
-        published_event(app, org, &format!("Race {n}"), &[("GA", PRICE, CAPACITY)]).await;
+    let (event, types) = app
+        .published_event(org, &format!("Race {n}"), &[("GA", PRICE, CAPACITY)])
+        .await;
     let cancel_after = n % (buyers.len() + 1);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = async {
@@ -117,7 +116,7 @@ async fn round(app: &TestApp, org: &Account, buyers: &[Account], n: usize) -> (U
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn buying_while_the_event_is_cancelled_leaves_no_hold_no_unrefunded_payment_and_no_lost_money()
  {
-    let app = common::spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let org = app.register("canceller", "ORGANIZER").await;
     let buyers = register_many(&app, "racer", AT_ONCE * BUYERS).await;
     let top_up = PRICE * (ROUNDS / AT_ONCE) as i64;

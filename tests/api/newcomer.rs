@@ -1,16 +1,12 @@
 //! What a newcomer met with Python `gql`, Apollo Client and urql (issue 11): field order, request
 //! errors for bad variables, readable syntax errors, a WebSocket-aware login hint.
 
-mod common;
-#[path = "common/ws.rs"]
-mod ws;
-
 use std::time::Duration;
 
-use common::{error_code, spawn_app};
+use crate::helpers::{TestApp, error_code, spawn_app, ws};
 use serde_json::{Value, json};
 
-async fn post_text(app: &common::TestApp, body: Value, accept: &str) -> (u16, String) {
+async fn post_text(app: &TestApp, body: Value, accept: &str) -> (u16, String) {
     let res = app
         .client
         .post(app.url("/graphql"))

@@ -1,10 +1,10 @@
 //! Accounts through the real server: register, login, tokens, refresh rotation, logout.
 
-mod common;
-
+use crate::helpers::{
+    Account, JWT_SECRET, TestDb, error_code, error_message, spawn_app, spawn_on, test_settings,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{JWT_SECRET, TestDb, error_code, error_message, spawn_app, spawn_on, test_settings};
 use serde_json::json;
 
 const ME: &str = "{ me { id username role email } }";
@@ -123,7 +123,7 @@ async fn an_email_is_visible_to_its_owner_only() {
         .await;
     assert_eq!(res["register"]["user"]["email"], "erin@example.com");
     let token = res["register"]["accessToken"].as_str().unwrap().to_string();
-    let erin = common::Account {
+    let erin = Account {
         id: String::new(),
         username: "erin".into(),
         access: token.clone(),
@@ -300,7 +300,7 @@ async fn with_the_sqlite_default_a_token_survives_a_restart() {
     assert!(settings.jwt_secret.is_none());
     let app = spawn_on(db, settings.clone()).await;
     let ivy = app.register("ivy", "USER").await;
-    let db = app.stop().await;
+    let db = app.stop().await.expect("the app owns its database");
 
     let app = spawn_on(db, settings).await;
     let me = app.ok(Some(&ivy.access), ME, json!({})).await;
