@@ -201,10 +201,19 @@ pub async fn jwt_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow:
         settings.database_kind() == DatabaseKind::Sqlite,
         "invalid JWT_SECRET: is required when DATABASE_URL points at PostgreSQL"
     );
-    let generated = crate::auth::random_token(48);
-    // Two instances starting at once both try to insert; the first wins and both read it back.
+    let stored = stored_setting(db, JWT_SECRET_KEY, crate::auth::random_token(48)).await?;
+    Ok(Secret::new(stored))
+}
+
+/// The value stored under `key` in `app_settings`, storing `generated` first if there is none.
+/// Two instances starting at once both try to insert; the first wins and both read it back.
+async fn stored_setting(
+    db: &DatabaseConnection,
+    key: &str,
+    generated: String,
+) -> anyhow::Result<String> {
     entity::app_setting::Entity::insert(entity::app_setting::ActiveModel {
-        key: Set(JWT_SECRET_KEY.into()),
+        key: Set(key.into()),
         value: Set(generated),
     })
     .on_conflict(
@@ -215,11 +224,11 @@ pub async fn jwt_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow:
     .try_insert()
     .exec(db)
     .await?;
-    let stored = entity::app_setting::Entity::find_by_id(JWT_SECRET_KEY.to_string())
+    let stored = entity::app_setting::Entity::find_by_id(key.to_string())
         .one(db)
         .await?
-        .context("the generated JWT secret vanished from app_settings")?;
-    Ok(Secret::new(stored.value))
+        .with_context(|| format!("the generated `{key}` vanished from app_settings"))?;
+    Ok(stored.value)
 }
 
 const DEPLOYMENT_KEY: &str = "deployment_id";
@@ -227,23 +236,12 @@ const DEPLOYMENT_KEY: &str = "deployment_id";
 /// A random id generated once per database and kept in it: every instance on the same database
 /// shares it, and deployments that share one Redis use it to keep their channels and keys apart.
 pub async fn deployment_id(db: &DatabaseConnection) -> anyhow::Result<String> {
-    entity::app_setting::Entity::insert(entity::app_setting::ActiveModel {
-        key: Set(DEPLOYMENT_KEY.into()),
-        value: Set(uuid::Uuid::new_v4().simple().to_string()),
-    })
-    .on_conflict(
-        OnConflict::column(entity::app_setting::Column::Key)
-            .do_nothing()
-            .to_owned(),
+    stored_setting(
+        db,
+        DEPLOYMENT_KEY,
+        uuid::Uuid::new_v4().simple().to_string(),
     )
-    .try_insert()
-    .exec(db)
-    .await?;
-    let stored = entity::app_setting::Entity::find_by_id(DEPLOYMENT_KEY.to_string())
-        .one(db)
-        .await?
-        .context("the deployment id vanished from app_settings")?;
-    Ok(stored.value)
+    .await
 }
 
 /// Checks that the database answers (for `/readyz`).

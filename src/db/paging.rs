@@ -30,6 +30,25 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// A page from up to `first + 1` rows read in order (the extra row only says that more
+    /// follow), each given its cursor.
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        first: u64,
+        has_previous_page: bool,
+        total_count: i64,
+        cursor: impl Fn(&T) -> String,
+    ) -> Page<T> {
+        let has_next_page = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        Page {
+            items: rows.into_iter().map(|row| (cursor(&row), row)).collect(),
+            has_next_page,
+            has_previous_page,
+            total_count,
+        }
+    }
+
     pub fn map<U>(self, f: impl Fn(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(|(c, t)| (c, f(t))).collect(),
@@ -79,27 +98,23 @@ where
                 .add(Condition::all().add(created.eq(at)).add(id.lt(last))),
         );
     }
-    let mut rows = E::find()
+    let rows = E::find()
         .filter(cond)
         .order_by_desc(created)
         .order_by_desc(id)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|row| {
-                let (at, id) = key(&row);
-                (time_cursor(at, id), row)
-            })
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Ok(Page::from_rows(
+        rows,
+        first,
+        after.is_some(),
         total_count,
-    })
+        |row| {
+            let (at, id) = key(row);
+            time_cursor(at, id)
+        },
+    ))
 }
 
 #[cfg(test)]

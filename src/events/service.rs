@@ -440,7 +440,7 @@ pub async fn list(
             ),
         );
     }
-    let mut rows = if first == 0 {
+    let rows = if first == 0 {
         Vec::new()
     } else {
         event::Entity::find()
@@ -451,14 +451,13 @@ pub async fn list(
             .all(&state.db)
             .await?
     };
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(Page {
-        items: rows.into_iter().map(|e| (cursor_of(&e), e)).collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Ok(Page::from_rows(
+        rows,
+        first,
+        after.is_some(),
         total_count,
-    })
+        cursor_of,
+    ))
 }
 
 #[cfg(test)]

@@ -268,6 +268,24 @@ pub(super) async fn failed_payment(
     })
 }
 
+/// The end of a successful attempt: confirm the reservation (tickets, report, notification),
+/// commit, and announce what changed.
+pub(super) async fn confirm_and_commit(
+    state: &AppState,
+    txn: sea_orm::DatabaseTransaction,
+    r: &reservation::Model,
+    t: transaction::Model,
+) -> Result<Paid, Failed> {
+    let (confirmed, effects) = confirm(&txn, r, &t).await?;
+    crate::faults::point(state, crate::faults::Fault::PayBeforeCommit)?;
+    txn.commit().await?;
+    state.live.announce(effects);
+    Ok(Paid {
+        reservation: confirmed,
+        transaction: t,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

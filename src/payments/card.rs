@@ -22,15 +22,14 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::attempt::{
-    Failed, Paid, Verdict, confirm, failed_payment, failure_reason, key_clash, not_cancelled,
-    release_expired, succeeded, verdict,
+    Failed, Paid, Verdict, confirm_and_commit, failed_payment, failure_reason, key_clash,
+    not_cancelled, release_expired, succeeded, verdict,
 };
 use super::gateway::{Charge, ChargeRequest, GatewayError};
 use super::ledger;
 use crate::auth::Viewer;
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
-use crate::faults::{self, Fault};
 use crate::live::Effects;
 use crate::reservations::service::{lock, lock_event};
 use crate::state::AppState;
@@ -127,14 +126,7 @@ async fn finish_card_payment(
     )
     .await
     .map_err(key_clash)?;
-    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
-    faults::point(state, Fault::PayBeforeCommit)?;
-    txn.commit().await?;
-    state.live.announce(effects);
-    Ok(Paid {
-        reservation: confirmed,
-        transaction: t,
-    })
+    confirm_and_commit(state, txn, &r, t).await
 }
 
 async fn charge_referenced(db: &impl ConnectionTrait, charge: Uuid) -> AppResult<bool> {

@@ -9,7 +9,8 @@ use entity::reservation;
 use entity::transaction::PaymentMethod;
 
 use super::attempt::{
-    Failed, Paid, Verdict, confirm, key_clash, not_cancelled, release_expired, succeeded, verdict,
+    Failed, Paid, Verdict, confirm_and_commit, key_clash, not_cancelled, release_expired,
+    succeeded, verdict,
 };
 use super::ledger;
 use crate::auth::Viewer;
@@ -46,12 +47,5 @@ pub(super) async fn pay_with_wallet(
         ledger::debit(&txn, viewer.user_id, r.amount_cents, t.id).await?;
     }
     faults::point(state, Fault::PayAfterDebit)?;
-    let (confirmed, effects) = confirm(&txn, &r, &t).await?;
-    faults::point(state, Fault::PayBeforeCommit)?;
-    txn.commit().await?;
-    state.live.announce(effects);
-    Ok(Paid {
-        reservation: confirmed,
-        transaction: t,
-    })
+    confirm_and_commit(state, txn, &r, t).await
 }

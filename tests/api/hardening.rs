@@ -191,17 +191,6 @@ async fn registrations_and_logins_over_websocket_count_against_the_clients_addre
     assert_eq!(error_code(&res), "RATE_LIMITED", "{res}");
 }
 
-async fn metrics_text(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn operation_names_cannot_forge_metric_lines_or_grow_the_series() {
     let app = spawn_app().await;
@@ -218,7 +207,7 @@ async fn operation_names_cannot_forge_metric_lines_or_grow_the_series() {
         .await;
     app.ok(None, "query Plain { me { id } }", json!({})).await;
 
-    let text = metrics_text(&app).await;
+    let text = app.metrics_text().await;
     let line = regex_lite(&text);
     assert!(line.is_ok(), "{}", line.unwrap_err());
     assert!(
