@@ -21,6 +21,9 @@ use redis::aio::ConnectionManager;
 
 use crate::error::{AppError, AppResult};
 
+/// Keys counted in this process before old ones are swept out.
+const LOCAL_MAX_KEYS: usize = 100_000;
+
 /// How long a Redis round trip may take before the count falls back to this process.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -78,6 +81,8 @@ pub struct RateLimiter {
     deployment: String,
     /// Per key: when its window opened and the hits in it.
     local: Mutex<HashMap<(Limit, String), (Instant, u64)>>,
+    /// When the local map was last swept.
+    last_sweep: Mutex<Option<Instant>>,
     budgets: Vec<(Limit, u64)>,
 }
 
@@ -92,6 +97,7 @@ impl RateLimiter {
             redis,
             deployment: deployment.to_string(),
             local: Mutex::new(HashMap::new()),
+            last_sweep: Mutex::new(None),
             budgets: budgets.to_vec(),
         }
     }
@@ -164,17 +170,20 @@ impl RateLimiter {
         let mut conn = self.redis.clone()?;
         let redis_key = self.redis_key(limit, key);
         let window = limit.window().as_secs();
-        // The first hit opens the window (EXPIRE … NX sets a time to live only once).
+        // The first hit opens the window: `SET … NX EX` creates the key with its time to live
+        // only when it does not exist yet (Redis 2.6.12 and later), then `INCR` counts.
         let counted = tokio::time::timeout(
             REDIS_TIMEOUT,
             redis::pipe()
                 .atomic()
-                .incr(&redis_key, 1)
-                .cmd("EXPIRE")
+                .cmd("SET")
                 .arg(&redis_key)
+                .arg(0)
+                .arg("EX")
                 .arg(window)
                 .arg("NX")
                 .ignore()
+                .incr(&redis_key, 1)
                 .cmd("TTL")
                 .arg(&redis_key)
                 .query_async::<(u64, i64)>(&mut conn),
@@ -182,7 +191,11 @@ impl RateLimiter {
         .await;
         match counted {
             Ok(Ok((n, ttl))) => Some((n, ttl.clamp(1, window as i64) as u64)),
-            _ => None,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "counting a rate limit in Redis failed; this instance counts alone meanwhile");
+                None
+            }
+            Err(_) => None,
         }
     }
 
@@ -208,8 +221,8 @@ impl RateLimiter {
         let now = Instant::now();
         let window = limit.window();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        if local.len() > 100_000 {
-            local.retain(|(l, _), (opened, _)| now.duration_since(*opened) < l.window());
+        if local.len() > LOCAL_MAX_KEYS {
+            self.sweep(&mut local, now);
         }
         let entry = local.entry((limit, key.to_string())).or_insert((now, 0));
         if now.duration_since(entry.0) >= window {
@@ -228,6 +241,28 @@ impl RateLimiter {
                 (*n, seconds_left(*opened, window, now))
             }
             _ => (0, 1),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Drops the keys whose window has closed, at most once a second (a sweep is a scan of the
+    /// whole map); if the map is still too large, forgets the oldest half, so memory stays bounded
+    /// even under a flood of fresh keys (a forgotten key only starts its window anew).
+    fn sweep(&self, local: &mut HashMap<(Limit, String), (Instant, u64)>, now: Instant) {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+            && local.len() <= 2 * LOCAL_MAX_KEYS
+        {
+            return;
+        }
+        *last = Some(now);
+        local.retain(|(l, _), (opened, _)| now.duration_since(*opened) < l.window());
+        if local.len() > LOCAL_MAX_KEYS {
+            let mut opened: Vec<Instant> = local.values().map(|(at, _)| *at).collect();
+            opened.sort_unstable();
+            let cutoff = opened[opened.len() / 2];
+            local.retain(|_, (at, _)| *at > cutoff);
         }
     }
 }
@@ -265,6 +300,16 @@ mod tests {
         // Other keys and other limits have their own budgets.
         limiter.hit(Limit::LoginUser, "bob").await.unwrap();
         limiter.hit(Limit::LoginIp, "alice").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_fresh_keys_keeps_the_local_map_bounded() {
+        let limiter = RateLimiter::new(None, "test", &[(Limit::LoginIp, 5)]);
+        for i in 0..(LOCAL_MAX_KEYS * 2 + 10) {
+            limiter.hit(Limit::LoginIp, &format!("k{i}")).await.unwrap();
+        }
+        let len = limiter.local.lock().unwrap().len();
+        assert!(len <= 2 * LOCAL_MAX_KEYS + 1, "{len} keys");
     }
 
     #[tokio::test]

@@ -142,7 +142,9 @@ pub async fn login(
     client_ip: Option<std::net::IpAddr>,
 ) -> AppResult<Authenticated> {
     use crate::ratelimit::Limit;
-    let name = username.trim().to_lowercase();
+    // Keys are built from valid usernames only (at most 32 characters): a name that cannot
+    // exist has no account to protect, and an attacker must not choose a key's size.
+    let name = normalize_username(username).ok();
     let address = client_ip.map(|ip| ip.to_string());
     let refused = |limit: Limit, err: AppError| {
         state.metrics.rate_limited.inc(&[limit.name()]);
@@ -155,16 +157,22 @@ pub async fn login(
             .await
             .map_err(|e| refused(Limit::LoginIp, e))?;
     }
+    let Some(name) = name else {
+        // Verify against nothing anyway, so an invalid name costs what a wrong password does.
+        if password.len() <= MAX_PASSWORD_BYTES {
+            let _ = state.passwords.verify(password, None).await;
+        }
+        return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
+    };
     let pair = format!("{name}|{}", address.as_deref().unwrap_or("-"));
+    // Checked before and counted after the password check, so only failures count. Attempts
+    // sent at once all pass the check; the per-address attempt limit above caps that burst.
     state
         .rate
         .check(Limit::LoginUser, &pair)
         .await
         .map_err(|e| refused(Limit::LoginUser, e))?;
-    let found = match normalize_username(username) {
-        Ok(name) => find_by_username(&state.db, &name).await?,
-        Err(_) => None,
-    };
+    let found = find_by_username(&state.db, &name).await?;
     if let Err(err) = state.rate.check(Limit::LoginUserGlobal, &name).await {
         let owners_address = match (&found, &address) {
             (Some(user), Some(address)) => known_address(&state.db, user.id, address).await?,

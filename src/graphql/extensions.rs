@@ -40,15 +40,14 @@ struct Guard {
 }
 
 /// The response keys (alias or name) of a selection set's fields, fragments expanded, in order.
-fn response_keys(
-    set: &SelectionSet,
-    doc: &ExecutableDocument,
+/// Each fragment is expanded once (`expanded`): this runs before validation, so a fragment may
+/// still spread itself, several times over.
+fn response_keys<'a>(
+    set: &'a SelectionSet,
+    doc: &'a ExecutableDocument,
     out: &mut Vec<String>,
-    depth: usize,
+    expanded: &mut std::collections::HashSet<&'a str>,
 ) {
-    if depth > 32 {
-        return;
-    }
     for item in &set.items {
         match &item.node {
             Selection::Field(f) => {
@@ -58,11 +57,14 @@ fn response_keys(
                 }
             }
             Selection::InlineFragment(f) => {
-                response_keys(&f.node.selection_set.node, doc, out, depth + 1)
+                response_keys(&f.node.selection_set.node, doc, out, expanded)
             }
             Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                    response_keys(&fragment.node.selection_set.node, doc, out, depth + 1);
+                let name = spread.node.fragment_name.node.as_str();
+                if expanded.insert(name)
+                    && let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node)
+                {
+                    response_keys(&fragment.node.selection_set.node, doc, out, expanded);
                 }
             }
         }
@@ -224,7 +226,12 @@ impl Extension for Guard {
             )
             .map_err(|msg| refuse(AppError::bad_input(msg)))?;
             let mut keys = Vec::new();
-            response_keys(&op.node.selection_set.node, &doc, &mut keys, 0);
+            response_keys(
+                &op.node.selection_set.node,
+                &doc,
+                &mut keys,
+                &mut Default::default(),
+            );
             *self.root_keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
         }
         let is_mutation = selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
@@ -337,6 +344,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(aliases(&doc), 4);
+    }
+
+    #[test]
+    fn root_keys_expand_each_fragment_once_even_when_fragments_spread_themselves() {
+        let doc = async_graphql::parser::parse_query(
+            "query { b ...A c } fragment A on Query { a ...A ...A ...A ...B } fragment B on Query { d ...A }",
+        )
+        .unwrap();
+        let (_, op) = doc.operations.iter().next().unwrap();
+        let mut keys = Vec::new();
+        response_keys(
+            &op.node.selection_set.node,
+            &doc,
+            &mut keys,
+            &mut Default::default(),
+        );
+        assert_eq!(keys, ["b", "a", "d", "c"]);
     }
 
     #[test]

@@ -322,14 +322,15 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
 
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Without trusted proxies
-/// the header is ignored, so nobody can dodge a limit by inventing addresses.
+/// the header is ignored, so nobody can dodge a limit by inventing addresses. The address is the
+/// client's *network* (`network_of`): every per-address limit counts it.
 pub fn client_ip(
     peer: std::net::IpAddr,
     headers: &HeaderMap,
     trusted: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
     if !trusted.contains(&peer) {
-        return peer;
+        return network_of(peer);
     }
     let forwarded: Vec<std::net::IpAddr> = headers
         .get_all("x-forwarded-for")
@@ -338,11 +339,29 @@ pub fn client_ip(
         .flat_map(|v| v.split(','))
         .filter_map(|ip| ip.trim().parse().ok())
         .collect();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    network_of(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// What a per-address limit counts: an IPv4 address as is (also when written IPv4-mapped in
+/// IPv6), an IPv6 address as its /64, because one ordinary IPv6 client holds a whole /64 and
+/// could otherwise take a new address for every attempt.
+pub fn network_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
 }
 
 /// The document did not parse or validate, or the variables did not coerce: no resolver ran, so
@@ -707,6 +726,26 @@ mod tests {
         let apq =
             json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "ab" } } });
         assert!(params(apq).is_ok());
+    }
+
+    #[test]
+    fn limits_count_ipv4_addresses_and_ipv6_networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(network_of(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(network_of(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(
+            network_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            network_of(ip("2001:db8:1:2::1")),
+            network_of(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            network_of(ip("2001:db8:1:2::1")),
+            network_of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(network_of(ip("::1")), ip("::"));
     }
 
     #[test]

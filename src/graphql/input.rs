@@ -38,9 +38,14 @@ pub fn check_nesting(document: &str, max: usize) -> Result<(), String> {
                 continue;
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                // Block string: ends at the next `"""` not preceded by a backslash.
+                // Block string: ends at the next `"""` not preceded by a backslash. One that
+                // never ends is refused: the parser would not read it as a block string but as
+                // `""` followed by more document, whose brackets this scan would have skipped.
                 i += 3;
-                while i < bytes.len() {
+                loop {
+                    if i >= bytes.len() {
+                        return Err("the document has a block string that never ends".into());
+                    }
                     if bytes[i..].starts_with(b"\\\"\"\"") {
                         i += 4;
                     } else if bytes[i..].starts_with(b"\"\"\"") {
@@ -315,6 +320,14 @@ mod tests {
         assert!(check_nesting(&block, 10).is_ok());
         let comment = format!("# {}\n{{ a }}", "[".repeat(500));
         assert!(check_nesting(&comment, 10).is_ok());
+        // An unterminated block string cannot hide what follows it: the parser would read `""`
+        // and go on into the brackets.
+        let open_block = format!(
+            "{{ a(x: [\"\"\" \" {}1{} ]) }}",
+            "[".repeat(50),
+            "]".repeat(50)
+        );
+        assert!(check_nesting(&open_block, 10).is_err());
         // An unterminated string cannot hide brackets that follow it on the next line.
         let unterminated = format!("{{ a(x: \"oops\n{}", "[".repeat(50));
         assert!(check_nesting(&unterminated, 10).is_err());
