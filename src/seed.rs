@@ -159,9 +159,11 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                         .map(|(name, price, capacity)| NewTicketType {
                             name: (*name).into(),
                             price_cents: *price,
-                            capacity: *capacity,
+                            capacity: Some(*capacity),
+                            sections: None,
                         })
                         .collect(),
+                    venue_id: None,
                 };
                 let created =
                     crate::events::service::create(state, &viewer(organizer), new).await?;
@@ -190,6 +192,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                 ticket_type_id: ticket_type.id,
                 quantity: *quantity,
                 idempotency_key: Some(format!("seed-reserve-{n}")),
+                seats: None,
             },
         )
         .await;

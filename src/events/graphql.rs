@@ -117,6 +117,13 @@ impl Event {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Every seat with its status, by section and row; null for general admission.
+    async fn seat_map(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::seating::graphql::SeatMap>> {
+        crate::seating::graphql::seat_map(ctx, self.0.id).await
+    }
 }
 
 impl Event {
@@ -189,8 +196,12 @@ pub struct TicketTypeInput {
     name: String,
     /// Price of one ticket in minor units, 0 or more.
     price_cents: Cents,
-    /// Number of seats, 1 to 1,000,000.
-    capacity: i32,
+    /// Number of seats, 1 to 1,000,000: required for general admission; for a seated type it
+    /// may be omitted (it is the number of seats in `sections`).
+    capacity: Option<i32>,
+    /// The venue sections whose seats this type sells (needs the event's `venueId`); a section
+    /// belongs to at most one ticket type.
+    sections: Option<Vec<String>>,
 }
 
 /// A new event; it starts as a DRAFT.
@@ -208,6 +219,8 @@ pub struct CreateEventInput {
     ends_at: Option<DateTime<Utc>>,
     /// 1 to 20 ticket types.
     ticket_types: Vec<TicketTypeInput>,
+    /// One of the organizer's venues: the event gets its own copy of the venue's seats.
+    venue_id: Option<ID>,
 }
 
 /// Changes to an event. Omitted fields stay as they are; `null` clears an optional field.
@@ -336,8 +349,14 @@ impl EventsMutation {
                     name: t.name,
                     price_cents: t.price_cents.0,
                     capacity: t.capacity,
+                    sections: t.sections,
                 })
                 .collect(),
+            venue_id: input
+                .venue_id
+                .as_ref()
+                .map(|id| parse_id(id, "venueId"))
+                .transpose()?,
         };
         Ok(Event(service::create(ctx.state(), viewer, new).await?))
     }
