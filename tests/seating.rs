@@ -915,3 +915,101 @@ async fn validation_errors_name_the_offending_item() {
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     assert_seats_consistent(&app, &types["L"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_frees_seats_and_reports_and_idempotency_keys_work_for_seated_types() {
+    let app = spawn_app_with(&[]).await;
+    let org = app.register("carmen", "ORGANIZER").await;
+    let venue = create_venue(&app, &org, "Cave", vec![section("Floor", 1, 6)]).await;
+    let (event, types) = seated_event(
+        &app,
+        &org,
+        venue["id"].as_str().unwrap(),
+        "Jam",
+        &[("Floor", 1_000, &["Floor"])],
+    )
+    .await;
+    let tt = &types["Floor"];
+    let buyer = app.register("gustav", "USER").await;
+    app.ok(
+        Some(&buyer.access),
+        TOP_UP,
+        json!({ "amount": 10_000, "key": key() }),
+    )
+    .await;
+
+    // The same idempotency key answers with the same reservation and holds nothing more.
+    let input = json!({ "input": { "ticketTypeId": tt, "quantity": 2, "bestAvailable": true, "idempotencyKey": "jam-1" } });
+    let first = app.ok(Some(&buyer.access), RESERVE, input.clone()).await;
+    let again = app.ok(Some(&buyer.access), RESERVE, input).await;
+    assert_eq!(first["reserve"]["id"], again["reserve"]["id"]);
+    assert_eq!(ticket_type_row(&app, tt).await.available, 4);
+
+    // Cancelling a hold frees its seats; the reservation still lists them.
+    let cancelled = app
+        .ok(
+            Some(&buyer.access),
+            "mutation($id: ID!) { cancelReservation(id: $id) { status seats { label status } } }",
+            json!({ "id": first["reserve"]["id"] }),
+        )
+        .await;
+    assert_eq!(cancelled["cancelReservation"]["status"], "CANCELLED");
+    let labels: Vec<&str> = cancelled["cancelReservation"]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["A-3", "A-4"]);
+    assert!(
+        cancelled["cancelReservation"]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "AVAILABLE")
+    );
+    assert_seats_consistent(&app, tt).await;
+
+    // A paid reservation counts in the event's report like any other.
+    let held = reserve_best(&app, &buyer, tt, 3).await;
+    let id = held["data"]["reserve"]["id"].clone();
+    app.ok(
+        Some(&buyer.access),
+        PAY,
+        json!({ "input": { "reservationId": id, "idempotencyKey": key() } }),
+    )
+    .await;
+    let report = app
+        .ok(Some(&org.access), "query($id: ID!) { eventReport(eventId: $id) { ticketsSold ticketsHeld ticketsAvailable capacity revenueCents } }", json!({ "id": event }))
+        .await;
+    assert_eq!(
+        report["eventReport"],
+        json!({ "ticketsSold": 3, "ticketsHeld": 0, "ticketsAvailable": 3, "capacity": 6, "revenueCents": 3_000 })
+    );
+
+    // Cancelling the event refunds the buyer and frees every seat.
+    app.ok(
+        Some(&org.access),
+        "mutation($id: ID!) { cancelEvent(id: $id) { status } }",
+        json!({ "id": event }),
+    )
+    .await;
+    let map = seats_by_label(&seat_map(&app, Some(&org), &event).await, "Floor");
+    assert!(map.values().all(|(_, s)| s == "AVAILABLE"), "{map:?}");
+    assert_seats_consistent(&app, tt).await;
+    let tickets = app
+        .ok(
+            Some(&buyer.access),
+            "query($id: ID!) { reservation(id: $id) { status tickets { status seat { label } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(tickets["reservation"]["status"], "CANCELLED");
+    assert!(
+        tickets["reservation"]["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "VOID")
+    );
+}
