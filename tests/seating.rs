@@ -1013,3 +1013,71 @@ async fn cancelling_frees_seats_and_reports_and_idempotency_keys_work_for_seated
             .all(|t| t["status"] == "VOID")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs TEST_REDIS_URL (pub/sub across instances): run with --ignored"]
+async fn a_seat_map_subscriber_on_one_instance_sees_a_hold_made_through_another() {
+    assert!(
+        std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()),
+        "set TEST_REDIS_URL: without Redis, instances do not share live signals"
+    );
+    let db = common::TestDb::new().await;
+    let (first_settings, second_settings) = (
+        common::test_settings(&db, &[]),
+        common::test_settings(&db, &[]),
+    );
+    let app = common::spawn_on(db, first_settings).await;
+    let second = evenntify::app::Application::build(second_settings)
+        .await
+        .expect("build the second instance");
+    let second_addr = second.local_addr();
+    let (stop_second, stopped) = tokio::sync::oneshot::channel::<()>();
+    let second = tokio::spawn(second.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let org = app.register("ines", "ORGANIZER").await;
+    let venue = create_venue(&app, &org, "Twin", vec![section("Main", 1, 4)]).await;
+    let (event, types) = seated_event(
+        &app,
+        &org,
+        venue["id"].as_str().unwrap(),
+        "Twin show",
+        &[("Main", 500, &["Main"])],
+    )
+    .await;
+    let buyer = app.register("jonas", "USER").await;
+    let within = Duration::from_secs(5);
+
+    let mut ws = WsClient::connected(second_addr, None).await;
+    ws.subscribe("m", SEAT_MAP_UPDATES, json!({ "id": event }))
+        .await;
+    let first = ws.next_data("m", within).await;
+    assert_eq!(
+        first["seatMapUpdates"]["seats"].as_array().unwrap().len(),
+        4
+    );
+
+    // Through the first instance; seen on the second.
+    let res = reserve_best(&app, &buyer, &types["Main"], 2).await;
+    assert!(res.get("errors").is_none(), "{res:#}");
+    let held = ws.next_data("m", within).await;
+    let mut labels: Vec<&str> = held["seatMapUpdates"]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["A-2", "A-3"]);
+    assert!(
+        held["seatMapUpdates"]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "HELD")
+    );
+    ws.close().await;
+    let _ = stop_second.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), second).await;
+}
