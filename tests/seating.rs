@@ -944,6 +944,26 @@ async fn cancelling_frees_seats_and_reports_and_idempotency_keys_work_for_seated
     let again = app.ok(Some(&buyer.access), RESERVE, input).await;
     assert_eq!(first["reserve"]["id"], again["reserve"]["id"]);
     assert_eq!(ticket_type_row(&app, tt).await.available, 4);
+    // Chosen seats: the same seats replay, other seats under the same key are a CONFLICT.
+    let map = seats_by_label(&seat_map(&app, None, &event).await, "Floor");
+    let chosen = |labels: &[&str]| -> Value {
+        let ids: Vec<&str> = labels.iter().map(|l| map[*l].0.as_str()).collect();
+        json!({ "input": { "ticketTypeId": tt, "seatIds": ids, "idempotencyKey": "jam-2" } })
+    };
+    let picked = app.ok(Some(&buyer.access), RESERVE, chosen(&["A-1"])).await;
+    let replay = app.ok(Some(&buyer.access), RESERVE, chosen(&["A-1"])).await;
+    assert_eq!(picked["reserve"]["id"], replay["reserve"]["id"]);
+    let other = app
+        .gql(Some(&buyer.access), RESERVE, chosen(&["A-6"]))
+        .await;
+    assert_eq!(error_code(&other), "CONFLICT");
+    app.ok(
+        Some(&buyer.access),
+        "mutation($id: ID!) { cancelReservation(id: $id) { id } }",
+        json!({ "id": picked["reserve"]["id"] }),
+    )
+    .await;
+    assert_eq!(ticket_type_row(&app, tt).await.available, 4);
 
     // Cancelling a hold frees its seats; the reservation still lists them.
     let cancelled = app

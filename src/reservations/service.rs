@@ -64,6 +64,7 @@ pub async fn reserve(
     if let Some(key) = &key
         && let Some(existing) = find_by_key(&state.db, viewer.user_id, key).await?
     {
+        crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
         return same_request(existing, &input);
     }
 
@@ -129,6 +130,7 @@ pub async fn reserve(
             let existing = find_by_key(&state.db, viewer.user_id, &key)
                 .await?
                 .ok_or_else(|| AppError::from(err))?;
+            crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
             same_request(existing, &input)
         }
         Err(err) => Err(err.into()),

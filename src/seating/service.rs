@@ -348,6 +348,35 @@ pub async fn hold(
     Ok(wanted)
 }
 
+/// For a replayed idempotency key: chosen seats must be the ones the first request held
+/// (`CONFLICT` otherwise). Best-available and general admission compare by quantity only, as
+/// before.
+pub async fn same_seats(
+    db: &impl ConnectionTrait,
+    existing: &reservation::Model,
+    request: Option<&SeatRequest>,
+) -> AppResult<()> {
+    let Some(SeatRequest::Chosen(ids)) = request else {
+        return Ok(());
+    };
+    let held: HashSet<Uuid> = reservation_seat::Entity::find()
+        .select_only()
+        .column(reservation_seat::Column::SeatId)
+        .filter(reservation_seat::Column::ReservationId.eq(existing.id))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    if held == ids.iter().copied().collect() {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(
+            "this idempotencyKey was already used for different seats".into(),
+        ))
+    }
+}
+
 /// Gives a reservation's seats back (expiry, cancellation, event cancellation), in the caller's
 /// transaction, which also gives the ticket type's counter back. A no-op for general admission.
 pub async fn release(db: &impl ConnectionTrait, reservation_id: Uuid) -> Result<(), DbErr> {
