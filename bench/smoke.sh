@@ -6,7 +6,7 @@
 #   BENCH_PROFILE=release bash bench/smoke.sh
 #
 # For each backend it starts its own server on 127.0.0.1:$SMOKE_PORT, runs browse, checkout,
-# onsale and fanout with --strict (any unexpected error code fails), and fails on oversell or a
+# onsale, fanout, seatmap and seated-onsale with --strict (any unexpected error code fails), and fails on oversell or a
 # lost subscription delivery. Timing never decides pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +70,8 @@ scenarios() { # scenarios <label>
   "${b[@]}" checkout --users 4 --duration 3 --ticket-types 20 --types-per-event 10
   "${b[@]}" onsale --buyers 300 --seats 50 --users 10 --concurrency 50
   "${b[@]}" fanout --subscriptions 50 --rate 5 --duration 3 --payers 2 --server-pid "$SERVER_PID" --drain 10
+  "${b[@]}" seatmap --rows 4 --seats-per-row 50 --clients 2 --duration 2
+  "${b[@]}" seated-onsale --rows 4 --seats-per-row 10 --buyers 60 --users 5 --concurrency 20
 }
 
 for backend in "${BACKENDS[@]}"; do

@@ -19,6 +19,7 @@ pub mod pubsub; // the pub/sub trait: Redis across instances, in-process otherwi
 pub mod ratelimit; // login and mutation rate limits, shared through Redis when configured
 pub mod reports; // event summaries and transaction lists for organizers
 pub mod reservations; // seat holds, their expiry and cancellation
+pub mod seating; // venues, seated events' seats, seat holds, blocking and the live seat map
 pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod sockets; // open WebSockets: caps per address, closing a revoked session's sockets
 pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup

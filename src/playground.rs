@@ -77,6 +77,11 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "myNotifications.graphql",
     "notifications.graphql",
     "markNotificationsRead.graphql",
+    "createVenue.graphql",
+    "venues.graphql",
+    "seatMap.graphql",
+    "blockSeats.graphql",
+    "seatMapUpdates.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`

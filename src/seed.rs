@@ -159,9 +159,11 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                         .map(|(name, price, capacity)| NewTicketType {
                             name: (*name).into(),
                             price_cents: *price,
-                            capacity: *capacity,
+                            capacity: Some(*capacity),
+                            sections: None,
                         })
                         .collect(),
+                    venue_id: None,
                 };
                 let created =
                     crate::events::service::create(state, &viewer(organizer), new).await?;
@@ -190,6 +192,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                 ticket_type_id: ticket_type.id,
                 quantity: *quantity,
                 idempotency_key: Some(format!("seed-reserve-{n}")),
+                seats: None,
             },
         )
         .await;
@@ -212,8 +215,136 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
             }
         }
     }
+    events.push(seated_demo(state, &organizers[0], &buyers[1]).await?);
     Ok(Seeded {
         logins,
         events: events.len(),
     })
+}
+
+const SEATED_VENUE: &str = "Teatro do Porto";
+const SEATED_TITLE: &str = "Fado Night";
+
+/// A venue with three sections and a published seated event on it (two seated ticket types and
+/// a standing one), where a buyer has bought the two best seats of the stalls. Found by
+/// (organizer, name) and (organizer, title), with fixed idempotency keys, so a rerun changes
+/// nothing.
+async fn seated_demo(
+    state: &AppState,
+    organizer: &entity::user::Model,
+    buyer: &entity::user::Model,
+) -> AppResult<event::Model> {
+    use crate::seating::layout::{Row, Section};
+    use crate::seating::service::SeatRequest;
+    let org = viewer(organizer);
+    let venue = match entity::venue::Entity::find()
+        .filter(entity::venue::Column::OrganizerId.eq(organizer.id))
+        .filter(entity::venue::Column::Name.eq(SEATED_VENUE))
+        .one(&state.db)
+        .await?
+    {
+        Some(v) => v,
+        None => {
+            let rows = |labels: &str, seats: i32| {
+                labels
+                    .chars()
+                    .map(|c| Row {
+                        label: c.to_string(),
+                        seats,
+                    })
+                    .collect()
+            };
+            let sections = vec![
+                Section {
+                    name: "Stalls".into(),
+                    rows: rows("ABCDEFGH", 20),
+                },
+                Section {
+                    name: "Balcony".into(),
+                    rows: rows("JKL", 16),
+                },
+                Section {
+                    name: "Boxes".into(),
+                    rows: rows("XY", 4),
+                },
+            ];
+            crate::seating::service::create_venue(state, &org, SEATED_VENUE, sections).await?
+        }
+    };
+    let existing = event::Entity::find()
+        .filter(event::Column::OrganizerId.eq(organizer.id))
+        .filter(event::Column::Title.eq(SEATED_TITLE))
+        .one(&state.db)
+        .await?;
+    let e = match existing {
+        Some(e) => e,
+        None => {
+            let seated = |name: &str, price: i64, sections: &[&str]| NewTicketType {
+                name: name.into(),
+                price_cents: price,
+                capacity: None,
+                sections: Some(sections.iter().map(|s| s.to_string()).collect()),
+            };
+            let new = NewEvent {
+                title: SEATED_TITLE.into(),
+                description: Some(
+                    "A seated demo event created by `evenntify seed`: pick seats on its seatMap."
+                        .into(),
+                ),
+                venue: Some(SEATED_VENUE.into()),
+                starts_at: Utc::now() + Duration::days(20),
+                ends_at: Some(Utc::now() + Duration::days(20) + Duration::hours(3)),
+                ticket_types: vec![
+                    seated("Stalls", 3_000, &["Stalls"]),
+                    seated("Balcony and boxes", 2_000, &["Balcony", "Boxes"]),
+                    NewTicketType {
+                        name: "Standing".into(),
+                        price_cents: 1_000,
+                        capacity: Some(50),
+                        sections: None,
+                    },
+                ],
+                venue_id: Some(venue.id),
+            };
+            let created = crate::events::service::create(state, &org, new).await?;
+            crate::events::service::publish(state, &org, created.id).await?
+        }
+    };
+    let Some(stalls) = entity::ticket_type::Entity::find()
+        .filter(entity::ticket_type::Column::EventId.eq(e.id))
+        .filter(entity::ticket_type::Column::Name.eq("Stalls"))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(e);
+    };
+    let held = reserve(
+        state,
+        &viewer(buyer),
+        NewReservation {
+            ticket_type_id: stalls.id,
+            quantity: 2,
+            idempotency_key: Some("seed-reserve-seated".into()),
+            seats: Some(SeatRequest::BestAvailable),
+        },
+    )
+    .await;
+    let held = match held {
+        Ok(r) => r,
+        Err(AppError::SoldOut(_) | AppError::Conflict(_)) => return Ok(e),
+        Err(e) => return Err(e),
+    };
+    if held.status == entity::reservation::ReservationStatus::Pending {
+        let request = PayRequest {
+            reservation_id: held.id,
+            idempotency_key: "seed-pay-seated".into(),
+            method: PaymentMethod::Wallet,
+            card_token: None,
+        };
+        match pay(state, &viewer(buyer), request).await {
+            Ok(_) | Err(AppError::HoldExpired(_) | AppError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(e)
 }

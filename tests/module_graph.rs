@@ -52,9 +52,10 @@ fn services_never_import_the_graphql_layer_and_nothing_imports_the_app() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// The transport and schema: `src/graphql/` and every domain's `graphql.rs`.
+/// The transport and schema: `src/graphql/` and every domain's `graphql.rs` (or `graphql/`
+/// folder, when a domain's GraphQL types are split over files).
 fn is_graphql_layer(file: &str) -> bool {
-    file.starts_with("graphql/") || file.ends_with("/graphql.rs")
+    file.starts_with("graphql/") || file.ends_with("/graphql.rs") || file.contains("/graphql/")
 }
 
 /// The files above everything: they assemble and start the application.

@@ -9,6 +9,7 @@ mod checkout;
 mod client;
 mod fanout;
 mod onsale;
+mod seating;
 mod setup;
 mod stats;
 mod ws;
@@ -22,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "evenntify-bench",
     version,
-    about = "Load scenarios (browse, checkout, onsale, fanout) against a running Evenntify server."
+    about = "Load scenarios (browse, checkout, onsale, fanout, seatmap, seated-onsale) against a running Evenntify server."
 )]
 pub struct Cli {
     /// The server's root URL.
@@ -53,6 +54,10 @@ pub enum Scenario {
     /// S organizer subscriptions open while P payments per second flow; delivery latency and
     /// server memory per idle subscription.
     Fanout(fanout::Args),
+    /// C clients reading the seat map of one large seated event (20,000 seats by default).
+    Seatmap(seating::MapArgs),
+    /// Buyers race for best-available blocks of adjacent seats; checks no seat is sold twice.
+    SeatedOnsale(seating::OnsaleArgs),
 }
 
 pub struct Outcome {
@@ -96,6 +101,8 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Scenario::Checkout(a) => checkout::run(cli, a, timeout).await,
         Scenario::Onsale(a) => onsale::run(cli, a, timeout).await,
         Scenario::Fanout(a) => fanout::run(cli, a, timeout).await,
+        Scenario::Seatmap(a) => seating::run_map(cli, a, timeout).await,
+        Scenario::SeatedOnsale(a) => seating::run_onsale(cli, a, timeout).await,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub code: String,
     pub status: TicketStatus,
+    /// The seat it admits to, for seated ticket types.
+    pub seat_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,6 +1,7 @@
 //! Events and their ticket types: creation, lifecycle, visibility, search, paging, live seats.
 
 pub mod graphql;
+pub mod input;
 pub mod live;
 pub mod loader;
 pub mod service;

@@ -13,6 +13,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use super::input::NewTicketType;
+
 use crate::auth::{Role, Viewer};
 use crate::db::paging::{Page, decode_cursor, encode_cursor};
 use crate::db::{begin_write, now, truncate_micros};
@@ -24,12 +26,6 @@ pub const MAX_CAPACITY: i32 = 1_000_000;
 /// 100 million in major units: far above any real ticket, far below overflow when summed.
 pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
 
-pub struct NewTicketType {
-    pub name: String,
-    pub price_cents: i64,
-    pub capacity: i32,
-}
-
 pub struct NewEvent {
     pub title: String,
     pub description: Option<String>,
@@ -37,6 +33,8 @@ pub struct NewEvent {
     pub starts_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub ticket_types: Vec<NewTicketType>,
+    /// A venue of the organizer's: the event then gets its own copy of the venue's seats.
+    pub venue_id: Option<Uuid>,
 }
 
 /// Changes to an event. For the optional fields: `None` keeps, `Some(None)` clears.
@@ -121,7 +119,12 @@ fn check_ticket_types(types: &[NewTicketType]) -> AppResult<Vec<String>> {
                 "priceCents of `{name}` must be between 0 and {MAX_PRICE_CENTS}"
             )));
         }
-        if !(1..=MAX_CAPACITY).contains(&t.capacity) {
+        let Some(capacity) = t.capacity else {
+            return Err(AppError::bad_input(format!(
+                "capacity of `{name}` is required for general admission"
+            )));
+        };
+        if !(1..=MAX_CAPACITY).contains(&capacity) {
             return Err(AppError::bad_input(format!(
                 "capacity of `{name}` must be between 1 and {MAX_CAPACITY}"
             )));
@@ -141,8 +144,15 @@ fn require_organizer(viewer: &Viewer) -> AppResult<()> {
 }
 
 /// Creates a DRAFT event with its ticket types, owned by the viewer.
-pub async fn create(state: &AppState, viewer: &Viewer, input: NewEvent) -> AppResult<event::Model> {
+pub async fn create(
+    state: &AppState,
+    viewer: &Viewer,
+    mut input: NewEvent,
+) -> AppResult<event::Model> {
     require_organizer(viewer)?;
+    let seating =
+        crate::seating::service::plan(state, viewer, input.venue_id, &mut input.ticket_types)
+            .await?;
     let title = clean_title(&input.title)?;
     let description = clean_optional(input.description, "description", 10_000)?;
     let venue = clean_optional(input.venue, "venue", 200)?;
@@ -168,21 +178,25 @@ pub async fn create(state: &AppState, viewer: &Viewer, input: NewEvent) -> AppRe
     }
     .insert(&txn)
     .await?;
+    let type_ids: Vec<Uuid> = input.ticket_types.iter().map(|_| Uuid::now_v7()).collect();
     let rows = input
         .ticket_types
         .iter()
         .zip(names)
         .enumerate()
         .map(|(i, (t, name))| ticket_type::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(type_ids[i]),
             event_id: Set(event_id),
             position: Set(i as i32),
             name: Set(name),
             price_cents: Set(t.price_cents),
-            capacity: Set(t.capacity),
-            available: Set(t.capacity),
+            capacity: Set(t.capacity.unwrap_or_default()),
+            available: Set(t.capacity.unwrap_or_default()),
         });
     ticket_type::Entity::insert_many(rows).exec(&txn).await?;
+    if let Some(plan) = seating {
+        plan.copy(&txn, event_id, &type_ids).await?;
+    }
     txn.commit().await?;
     Ok(event)
 }
@@ -488,7 +502,8 @@ mod tests {
         let t = |name: &str, price, capacity| NewTicketType {
             name: name.into(),
             price_cents: price,
-            capacity,
+            capacity: Some(capacity),
+            sections: None,
         };
         assert!(check_ticket_types(&[]).is_err());
         assert!(check_ticket_types(&[t("A", 100, 10), t("a", 100, 10)]).is_err());

@@ -11,6 +11,7 @@ use crate::notifications::graphql::{
 use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
 use crate::reports::graphql::{ReportsQuery, ReportsSubscription};
 use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
+use crate::seating::graphql::{SeatingMutation, SeatingQuery, SeatingSubscription};
 use crate::state::AppState;
 
 /// Everything a client can read.
@@ -22,6 +23,7 @@ pub struct Query(
     PaymentsQuery,
     ReportsQuery,
     NotificationsQuery,
+    SeatingQuery,
 );
 
 /// Everything a client can change.
@@ -32,6 +34,7 @@ pub struct Mutation(
     ReservationsMutation,
     PaymentsMutation,
     NotificationsMutation,
+    SeatingMutation,
 );
 
 /// Everything a client can watch live (over WebSocket).
@@ -40,6 +43,7 @@ pub struct Subscription(
     ReportsSubscription,
     EventsSubscription,
     NotificationsSubscription,
+    SeatingSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

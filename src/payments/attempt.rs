@@ -170,7 +170,14 @@ pub(super) async fn confirm(
             "the reservation is no longer held".into(),
         ));
     }
-    let tickets = (0..r.quantity).map(|_| ticket::ActiveModel {
+    // A seated reservation's seats become SOLD, one ticket each; general admission has none.
+    let seats = crate::seating::service::sell(db, r).await?;
+    let seat_ids: Vec<Option<Uuid>> = if seats.is_empty() {
+        vec![None; r.quantity as usize]
+    } else {
+        seats.into_iter().map(Some).collect()
+    };
+    let tickets = seat_ids.into_iter().map(|seat_id| ticket::ActiveModel {
         id: Set(Uuid::now_v7()),
         reservation_id: Set(r.id),
         event_id: Set(r.event_id),
@@ -179,6 +186,7 @@ pub(super) async fn confirm(
         code: Set(ticket_code()),
         status: Set(TicketStatus::Valid),
         created_at: Set(at),
+        seat_id: Set(seat_id),
     });
     ticket::Entity::insert_many(tickets).exec(db).await?;
     crate::reports::outbox::record(db, t).await?;

@@ -86,6 +86,14 @@ impl Reservation {
             .map(TicketType)
             .ok_or_else(|| missing("ticket type", self.0.ticket_type_id))
     }
+    /// The seats held or bought, for a seated ticket type (still listed once cancelled or
+    /// expired); empty for general admission.
+    async fn seats(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::seating::graphql::Seat>> {
+        crate::seating::graphql::reservation_seats(ctx, self.0.id).await
+    }
     /// One ticket per seat once paid; empty before.
     async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
         Ok(ctx
@@ -124,6 +132,13 @@ impl Ticket {
             TicketStatus::Void => TicketStatusGql::Void,
         }
     }
+    /// The seat it admits to; null for general admission.
+    async fn seat(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::seating::graphql::Seat>> {
+        crate::seating::graphql::ticket_seat(ctx, self.0.seat_id).await
+    }
 }
 
 connection!(
@@ -144,6 +159,12 @@ pub struct ReserveInput {
     quantity: i32,
     /// Optional, 1–100 characters: sending the same key again returns the same reservation.
     idempotency_key: Option<String>,
+    /// For a seated ticket type: exactly these seats, all or nothing (`SOLD_OUT` naming the
+    /// taken ones); `quantity` is then their number.
+    seat_ids: Option<Vec<ID>>,
+    /// For a seated ticket type: `quantity` adjacent seats in one row, the front-most row that
+    /// has them, nearest its centre; `SOLD_OUT` when no row has them.
+    best_available: Option<bool>,
 }
 
 #[derive(Default)]
@@ -194,10 +215,29 @@ impl ReservationsMutation {
         #[graphql(desc = "What to hold.")] input: ReserveInput,
     ) -> async_graphql::Result<Reservation> {
         let viewer = ctx.require_viewer()?;
+        use crate::seating::service::SeatRequest;
+        let (quantity, seats) = match (input.seat_ids, input.best_available.unwrap_or(false)) {
+            (Some(_), true) => {
+                return Err(AppError::bad_input("give seatIds or bestAvailable, not both").into());
+            }
+            (Some(ids), false) => {
+                let ids = ids
+                    .iter()
+                    .map(|id| parse_id(id, "seatIds"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if ids.iter().collect::<std::collections::HashSet<_>>().len() != ids.len() {
+                    return Err(AppError::bad_input("seatIds lists a seat twice").into());
+                }
+                (ids.len() as i32, Some(SeatRequest::Chosen(ids)))
+            }
+            (None, true) => (input.quantity, Some(SeatRequest::BestAvailable)),
+            (None, false) => (input.quantity, None),
+        };
         let request = NewReservation {
             ticket_type_id: parse_id(&input.ticket_type_id, "ticketTypeId")?,
-            quantity: input.quantity,
+            quantity,
             idempotency_key: input.idempotency_key,
+            seats,
         };
         let result = service::reserve(ctx.state(), viewer, request).await;
         let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "ok");

@@ -26,6 +26,8 @@ pub struct NewReservation {
     pub ticket_type_id: Uuid,
     pub quantity: i32,
     pub idempotency_key: Option<String>,
+    /// For a seated ticket type: which seats (then `quantity` is their number).
+    pub seats: Option<crate::seating::service::SeatRequest>,
 }
 
 /// Holds `quantity` seats for the viewer until now + HOLD_SECONDS.
@@ -52,10 +54,12 @@ pub async fn reserve(
     if let Some(key) = &key
         && let Some(existing) = find_by_key(&state.db, viewer.user_id, key).await?
     {
+        crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
         return same_request(existing, &input);
     }
 
     let (ticket_type, event) = reservable(state, input.ticket_type_id).await?;
+    check_seat_request(state, &ticket_type, &input).await?;
     let amount = ticket_type
         .price_cents
         .checked_mul(i64::from(input.quantity))
@@ -102,6 +106,13 @@ pub async fn reserve(
     .await;
     match inserted {
         Ok(model) => {
+            if let Some(request) = &input.seats
+                && let Err(err) =
+                    crate::seating::service::hold(&txn, &model, &ticket_type, request).await
+            {
+                txn.rollback().await?;
+                return Err(err);
+            }
             txn.commit().await?;
             state.live.announce(Effects::seats(model.event_id));
             Ok(model)
@@ -119,9 +130,38 @@ pub async fn reserve(
             let existing = find_by_key(&state.db, viewer.user_id, &key)
                 .await?
                 .ok_or_else(|| AppError::from(err))?;
+            crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
             same_request(existing, &input)
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+/// A seated ticket type is reserved by seat (chosen or best available), general admission only
+/// by quantity.
+async fn check_seat_request(
+    state: &AppState,
+    ticket_type: &ticket_type::Model,
+    input: &NewReservation,
+) -> AppResult<()> {
+    let seated = crate::seating::service::is_seated(&state.db, ticket_type.id).await?;
+    match (&input.seats, seated) {
+        (None, true) => Err(AppError::bad_input(format!(
+            "`{}` sells numbered seats: give seatIds or bestAvailable",
+            ticket_type.name
+        ))),
+        (Some(_), false) => Err(AppError::bad_input(format!(
+            "`{}` is general admission: it has no seats to choose",
+            ticket_type.name
+        ))),
+        (Some(crate::seating::service::SeatRequest::Chosen(ids)), true)
+            if ids.len() != input.quantity as usize =>
+        {
+            Err(AppError::bad_input(
+                "quantity must be the number of seatIds",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -251,6 +291,7 @@ pub async fn release_hold(
 }
 
 async fn return_seats(db: &impl ConnectionTrait, r: &reservation::Model) -> Result<(), DbErr> {
+    crate::seating::service::release(db, r.id).await?;
     ticket_type::Entity::update_many()
         .col_expr(
             ticket_type::Column::Available,

@@ -18,5 +18,6 @@ mod race;
 mod reservations;
 mod resilience;
 mod schema;
+mod seating;
 mod seed;
 mod subscriptions;

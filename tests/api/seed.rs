@@ -12,6 +12,8 @@ async fn counts(app: &TestApp) -> Vec<u64> {
         entity::reservation::Entity::find().count(db).await.unwrap(),
         entity::transaction::Entity::find().count(db).await.unwrap(),
         entity::ticket::Entity::find().count(db).await.unwrap(),
+        entity::venue::Entity::find().count(db).await.unwrap(),
+        entity::event_seat::Entity::find().count(db).await.unwrap(),
         entity::ledger_entry::Entity::find()
             .count(db)
             .await
@@ -37,7 +39,10 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
         "a second run changes nothing"
     );
     assert_eq!(first.logins, second.logins);
-    assert_eq!(first.events, 4);
+    assert_eq!(
+        first.events, 5,
+        "four general-admission events and a seated one"
+    );
 
     let public = app
         .ok(
@@ -46,7 +51,28 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
             json!({}),
         )
         .await;
-    assert_eq!(public["events"]["totalCount"], 4);
+    assert_eq!(public["events"]["totalCount"], 5);
+    let seated = app
+        .ok(
+            None,
+            "{ events(filter: { search: \"Fado\" }) { edges { node { seatMap { sections { name rows { seats { label status } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let sections = &seated["events"]["edges"][0]["node"]["seatMap"]["sections"];
+    assert_eq!(sections[0]["name"], "Stalls");
+    let sold: Vec<&str> = sections[0]["rows"][0]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "SOLD")
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sold,
+        ["A-10", "A-11"],
+        "the demo buyer has the two best seats"
+    );
 
     let login = app
         .ok(

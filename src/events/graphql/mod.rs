@@ -1,9 +1,14 @@
 //! GraphQL face of events: `Event`, `TicketType`, the `events`/`event` queries and the
-//! create/update/publish/cancel mutations.
+//! create/update/publish/cancel mutations. `TicketType` lives in `ticket_types.rs`, below the
+//! seat map's types (`seating/graphql.rs`), which show it and which `Event.seatMap` returns.
+
+pub mod ticket_types;
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 use entity::{event, ticket_type};
+
+pub use ticket_types::{TicketType, parse_id};
 
 use super::service::{self, EventChanges, EventFilter as Filter, NewEvent, NewTicketType};
 use crate::auth::graphql::User;
@@ -33,12 +38,6 @@ impl From<event::EventStatus> for EventStatusGql {
             event::EventStatus::Cancelled => EventStatusGql::Cancelled,
         }
     }
-}
-
-/// Parses a GraphQL `ID` that must be a UUID.
-pub fn parse_id(id: &ID, what: &str) -> Result<uuid::Uuid, AppError> {
-    id.parse()
-        .map_err(|_| AppError::bad_input(format!("{what} `{}` is not a valid id", id.as_str())))
 }
 
 pub struct Event(pub event::Model);
@@ -117,6 +116,13 @@ impl Event {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Every seat with its status, by section and row; null for general admission.
+    async fn seat_map(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::seating::graphql::SeatMap>> {
+        crate::seating::graphql::seat_map(ctx, self.0.id).await
+    }
 }
 
 impl Event {
@@ -129,33 +135,6 @@ impl Event {
             .load_one(self.0.id)
             .await?
             .unwrap_or_default())
-    }
-}
-
-pub struct TicketType(pub ticket_type::Model);
-
-/// A kind of ticket for an event, with its own price and seats.
-#[Object]
-impl TicketType {
-    /// Stable identifier of the ticket type; reserve seats with it.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    /// Name shown to buyers, e.g. "General admission".
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    /// Price of one ticket, in minor units of the platform currency.
-    async fn price_cents(&self) -> Cents {
-        Cents(self.0.price_cents)
-    }
-    /// Seats of this type in total.
-    async fn capacity(&self) -> i32 {
-        self.0.capacity
-    }
-    /// Seats of this type neither held nor sold.
-    async fn available(&self) -> i32 {
-        self.0.available
     }
 }
 
@@ -189,8 +168,12 @@ pub struct TicketTypeInput {
     name: String,
     /// Price of one ticket in minor units, 0 or more.
     price_cents: Cents,
-    /// Number of seats, 1 to 1,000,000.
-    capacity: i32,
+    /// Number of seats, 1 to 1,000,000: required for general admission; for a seated type it
+    /// may be omitted (it is the number of seats in `sections`).
+    capacity: Option<i32>,
+    /// The venue sections whose seats this type sells (needs the event's `venueId`); a section
+    /// belongs to at most one ticket type.
+    sections: Option<Vec<String>>,
 }
 
 /// A new event; it starts as a DRAFT.
@@ -208,6 +191,8 @@ pub struct CreateEventInput {
     ends_at: Option<DateTime<Utc>>,
     /// 1 to 20 ticket types.
     ticket_types: Vec<TicketTypeInput>,
+    /// One of the organizer's venues: the event gets its own copy of the venue's seats.
+    venue_id: Option<ID>,
 }
 
 /// Changes to an event. Omitted fields stay as they are; `null` clears an optional field.
@@ -336,8 +321,14 @@ impl EventsMutation {
                     name: t.name,
                     price_cents: t.price_cents.0,
                     capacity: t.capacity,
+                    sections: t.sections,
                 })
                 .collect(),
+            venue_id: input
+                .venue_id
+                .as_ref()
+                .map(|id| parse_id(id, "venueId"))
+                .transpose()?,
         };
         Ok(Event(service::create(ctx.state(), viewer, new).await?))
     }
