@@ -50,4 +50,17 @@ export const EXAMPLE_VARIABLES = {
   transactions: { eventId: '<event id>', first: 20 },
   transactionReports: { eventId: '<event id>' },
   eventAvailability: { eventId: '<event id>' },
+  createVenue: {
+    input: {
+      name: 'Grand Theatre',
+      sections: [
+        { name: 'Stalls', rows: [{ label: 'A', seats: 12 }, { label: 'B', seats: 14 }] },
+        { name: 'Balcony', rows: [{ label: 'A', seats: 10 }] },
+      ],
+    },
+  },
+  venues: { first: 10 },
+  seatMap: { id: '<event id>' },
+  seatMapUpdates: { eventId: '<event id>' },
+  blockSeats: { eventId: '<event id>', seatIds: ['<seat id>'], blocked: true },
 };
