@@ -161,15 +161,6 @@ async fn check_seat_request(
                 "quantity must be the number of seatIds",
             ))
         }
-        (Some(crate::seating::service::SeatRequest::Chosen(ids)), true) => {
-            let mut seen = std::collections::HashSet::new();
-            match ids.iter().find(|id| !seen.insert(**id)) {
-                Some(twice) => Err(AppError::bad_input(format!(
-                    "seat `{twice}` is given twice in seatIds"
-                ))),
-                None => Ok(()),
-            }
-        }
         _ => Ok(()),
     }
 }
