@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::helpers::ws::WsClient;
-use crate::helpers::{Account, TestApp, error_code, error_message, register_many, spawn_app_with};
+use crate::helpers::{
+    Account, TestApp, error_code, error_message, new_key, register_many, spawn_app_with, uuid,
+};
 use entity::event_seat::{self, SeatStatus};
 use entity::reservation::{self, ReservationStatus};
 use entity::{reservation_seat, ticket_type};
@@ -34,16 +36,6 @@ const BLOCK: &str = "mutation($event: ID!, $seats: [ID!]!, $blocked: Boolean!) {
 const TICKET_TYPES: &str = "query($id: ID!) { event(id: $id) { available capacity ticketTypes { id name capacity available } } }";
 const SEAT_MAP_UPDATES: &str = "subscription($id: ID!) { seatMapUpdates(eventId: $id) {
   eventId seats { id label status ticketType { id } } } }";
-
-fn key() -> String {
-    Uuid::new_v4().to_string()
-}
-
-fn uuid(v: &Value) -> Uuid {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an id: {v}"))
-}
 
 /// `rows` rows labelled A, B, … (then R26, …) of `seats` seats each.
 fn section(name: &str, rows: usize, seats: i32) -> Value {
@@ -161,7 +153,7 @@ async fn reserve_best(app: &TestApp, who: &Account, tt: &str, quantity: i32) -> 
 }
 
 async fn ticket_type_row(app: &TestApp, tt: &str) -> ticket_type::Model {
-    ticket_type::Entity::find_by_id(uuid(&json!(tt)))
+    ticket_type::Entity::find_by_id(uuid(tt))
         .one(&app.state.db)
         .await
         .unwrap()
@@ -170,7 +162,7 @@ async fn ticket_type_row(app: &TestApp, tt: &str) -> ticket_type::Model {
 
 async fn seats_of(app: &TestApp, tt: &str) -> Vec<event_seat::Model> {
     event_seat::Entity::find()
-        .filter(event_seat::Column::TicketTypeId.eq(uuid(&json!(tt))))
+        .filter(event_seat::Column::TicketTypeId.eq(uuid(tt)))
         .all(&app.state.db)
         .await
         .unwrap()
@@ -181,7 +173,7 @@ async fn seats_of(app: &TestApp, tt: &str) -> Vec<event_seat::Model> {
 async fn assert_seats_consistent(app: &TestApp, tt: &str) {
     let seats = seats_of(app, tt).await;
     let live: HashMap<Uuid, reservation::Model> = reservation::Entity::find()
-        .filter(reservation::Column::TicketTypeId.eq(uuid(&json!(tt))))
+        .filter(reservation::Column::TicketTypeId.eq(uuid(tt)))
         .filter(
             reservation::Column::Status
                 .is_in([ReservationStatus::Pending, ReservationStatus::Confirmed]),
@@ -363,14 +355,14 @@ async fn a_venue_serves_two_events_and_a_hold_in_one_leaves_the_other_untouched(
     app.ok(
         Some(&buyer.access),
         TOP_UP,
-        json!({ "amount": 10_000, "key": key() }),
+        json!({ "amount": 10_000, "key": new_key() }),
     )
     .await;
     let paid = app
         .ok(
             Some(&buyer.access),
             PAY,
-            json!({ "input": { "reservationId": r["id"], "idempotencyKey": key() } }),
+            json!({ "input": { "reservationId": r["id"], "idempotencyKey": new_key() } }),
         )
         .await;
     let tickets = &paid["pay"]["reservation"]["tickets"];
@@ -790,10 +782,10 @@ async fn a_seat_map_subscriber_sees_a_seat_go_held_then_sold() {
     app.ok(
         Some(&buyer.access),
         TOP_UP,
-        json!({ "amount": 700, "key": key() }),
+        json!({ "amount": 700, "key": new_key() }),
     )
     .await;
-    app.ok(Some(&buyer.access), PAY, json!({ "input": { "reservationId": res["data"]["reserve"]["id"], "idempotencyKey": key() } }))
+    app.ok(Some(&buyer.access), PAY, json!({ "input": { "reservationId": res["data"]["reserve"]["id"], "idempotencyKey": new_key() } }))
         .await;
     let sold = ws.next_data("m", within).await;
     assert_eq!(sold["seatMapUpdates"]["seats"][0]["label"], "A-3");
@@ -930,7 +922,7 @@ async fn cancelling_frees_seats_and_reports_and_idempotency_keys_work_for_seated
     app.ok(
         Some(&buyer.access),
         TOP_UP,
-        json!({ "amount": 10_000, "key": key() }),
+        json!({ "amount": 10_000, "key": new_key() }),
     )
     .await;
 
@@ -992,7 +984,7 @@ async fn cancelling_frees_seats_and_reports_and_idempotency_keys_work_for_seated
     app.ok(
         Some(&buyer.access),
         PAY,
-        json!({ "input": { "reservationId": id, "idempotencyKey": key() } }),
+        json!({ "input": { "reservationId": id, "idempotencyKey": new_key() } }),
     )
     .await;
     let report = app
