@@ -53,6 +53,8 @@ pub struct Settings {
     pub bind_addr: SocketAddr,
     /// `HOLD_SECONDS`: how long a reservation holds its seats.
     pub hold_seconds: u64,
+    /// `WAITLIST_OFFER_SECONDS`: how long seats offered to a waitlist entry stay held for it.
+    pub waitlist_offer_seconds: u64,
     /// `CURRENCY`: ISO 4217 code of the platform currency; all money is in its minor units.
     pub currency: String,
     /// `LOG_FORMAT`: `pretty` or `json`.
@@ -185,6 +187,8 @@ impl Settings {
         };
 
         let hold_seconds = parse_number(&get, "HOLD_SECONDS", 600, 1, 86_400)?;
+        let waitlist_offer_seconds =
+            parse_number(&get, "WAITLIST_OFFER_SECONDS", 3_600, 1, 7 * 86_400)?;
 
         let currency = get("CURRENCY").unwrap_or_else(|| "USD".into());
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -285,6 +289,7 @@ impl Settings {
             jwt_secret,
             bind_addr,
             hold_seconds,
+            waitlist_offer_seconds,
             currency,
             log_format,
             access_token_ttl: Duration::from_secs(access),

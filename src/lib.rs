@@ -24,3 +24,4 @@ pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod sockets; // open WebSockets: caps per address, closing a revoked session's sockets
 pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup
 pub mod telemetry; // tracing subscriber setup
+pub mod waitlist; // waitlists per ticket type: queueing for returned seats, offers first come first served

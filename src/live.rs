@@ -53,7 +53,10 @@ impl Live {
         if effects.reports {
             self.reports.kick();
         }
-        if effects.availability.is_empty() && effects.notifications.is_empty() {
+        if effects.availability.is_empty()
+            && effects.notifications.is_empty()
+            && effects.waitlists.is_empty()
+        {
             return;
         }
         // This instance's subscribers hear at once; others through pub/sub.
@@ -68,6 +71,11 @@ impl Live {
             for event in effects.availability {
                 if let Err(err) = pubsub.publish(topic::AVAILABILITY, event.to_string()).await {
                     tracing::debug!(error = %err, "publishing an availability change failed");
+                }
+            }
+            for t in effects.waitlists {
+                if let Err(err) = pubsub.publish(topic::WAITLIST, t.to_string()).await {
+                    tracing::debug!(error = %err, "publishing a waitlist change failed");
                 }
             }
             for n in effects.notifications {
@@ -93,6 +101,11 @@ pub struct Effects {
     pub availability: Vec<Uuid>,
     /// Notifications that were stored.
     pub notifications: Vec<notification::Model>,
+    /// Ticket types whose waitlist changed (positions, offers).
+    pub waitlists: Vec<Uuid>,
+    /// Card refunds recorded in the transaction, for the gateway to carry out after the commit
+    /// (`payments::refunds::settle`); the caller takes them out before announcing.
+    pub card_refunds: Vec<Uuid>,
 }
 
 impl Effects {
@@ -111,5 +124,18 @@ impl Effects {
             }
         }
         self.notifications.extend(other.notifications);
+        for t in other.waitlists {
+            if !self.waitlists.contains(&t) {
+                self.waitlists.push(t);
+            }
+        }
+        self.card_refunds.extend(other.card_refunds);
+    }
+
+    pub fn waitlist(ticket_type: Uuid) -> Self {
+        Effects {
+            waitlists: vec![ticket_type],
+            ..Default::default()
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Model {
     pub status: ChargeStatus,
     pub created_at: DateTimeUtc,
     pub refunded_at: Option<DateTimeUtc>,
+    /// Given back so far through partial refunds (`card_charge_refunds`).
+    pub refunded_cents: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,6 +31,10 @@ pub struct Model {
     pub status: EventStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The refund rules as JSON (`events::policy::Policy`); `None` = a full refund until the start.
+    pub cancellation_policy: Option<String>,
+    /// Whether ticket holders may pass their tickets on.
+    pub allow_transfers: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,8 @@
 
 pub mod app_setting;
 pub mod card_charge;
+pub mod card_charge_refund;
+pub mod card_refund;
 pub mod event;
 pub mod event_seat;
 pub mod ledger_entry;
@@ -12,9 +14,11 @@ pub mod reservation;
 pub mod reservation_seat;
 pub mod session;
 pub mod ticket;
+pub mod ticket_transfer;
 pub mod ticket_type;
 pub mod transaction;
 pub mod transaction_report;
 pub mod user;
 pub mod venue;
+pub mod waitlist_entry;
 pub mod wallet;

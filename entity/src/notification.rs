@@ -18,6 +18,10 @@ pub enum NotificationKind {
     HoldExpired,
     #[sea_orm(string_value = "REFUND_ISSUED")]
     RefundIssued,
+    #[sea_orm(string_value = "WAITLIST_OFFER")]
+    WaitlistOffer,
+    #[sea_orm(string_value = "TICKET_TRANSFERRED")]
+    TicketTransferred,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]

@@ -20,12 +20,15 @@ pub struct Model {
     pub reservation_id: Uuid,
     pub event_id: Uuid,
     pub ticket_type_id: Uuid,
+    /// The holder: the buyer, or whoever the ticket was last transferred to.
     pub user_id: Uuid,
     #[sea_orm(unique)]
     pub code: String,
     pub status: TicketStatus,
     /// The seat it admits to, for seated ticket types.
     pub seat_id: Option<Uuid>,
+    /// The name printed on the ticket, when the holder set one.
+    pub holder_name: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,8 @@ pub struct Model {
     pub capacity: i32,
     /// Seats neither held nor sold; `0 <= available <= capacity` is a CHECK constraint.
     pub available: i32,
+    /// Waitlist entries WAITING for this ticket type; public reserve takes seats only while 0.
+    pub waiting: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

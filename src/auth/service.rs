@@ -205,7 +205,7 @@ async fn known_address(db: &impl ConnectionTrait, user: Uuid, address: &str) -> 
         .is_some())
 }
 
-async fn find_by_username(
+pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> AppResult<Option<user::Model>> {

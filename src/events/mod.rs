@@ -4,4 +4,5 @@ pub mod graphql;
 pub mod input;
 pub mod live;
 pub mod loader;
+pub mod policy;
 pub mod service;

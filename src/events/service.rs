@@ -45,6 +45,7 @@ pub struct EventChanges {
     pub venue: Option<Option<String>>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<Option<DateTime<Utc>>>,
+    pub allow_transfers: Option<bool>,
 }
 
 #[derive(Default)]
@@ -175,6 +176,8 @@ pub async fn create(
         status: Set(EventStatus::Draft),
         created_at: Set(at),
         updated_at: Set(at),
+        cancellation_policy: Set(None),
+        allow_transfers: Set(true),
     }
     .insert(&txn)
     .await?;
@@ -192,6 +195,7 @@ pub async fn create(
             price_cents: Set(t.price_cents),
             capacity: Set(t.capacity.unwrap_or_default()),
             available: Set(t.capacity.unwrap_or_default()),
+            waiting: Set(0),
         });
     ticket_type::Entity::insert_many(rows).exec(&txn).await?;
     if let Some(plan) = seating {
@@ -251,6 +255,9 @@ pub async fn update(
         model.starts_at = Set(starts_at);
         model.ends_at = Set(ends_at);
     }
+    if let Some(allow) = changes.allow_transfers {
+        model.allow_transfers = Set(allow);
+    }
     model.updated_at = Set(now());
     // The status condition in the UPDATE itself closes the gap between the check above and this
     // write: a cancelEvent that lands in between makes this a CONFLICT, not an edit.
@@ -294,14 +301,15 @@ async fn transition(
     if result.rows_affected == 1 && to == EventStatus::Cancelled {
         // Nobody keeps a hold on, or money paid for, an event that will not happen: in the same
         // transaction as the status change, so there is no moment where it is half done.
-        effects = crate::reservations::service::cancel_all_for_event(&txn, id).await?;
+        effects =
+            crate::reservations::service::cancel_all_for_event(&txn, &state.settings, id).await?;
     }
     let current = event::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))?;
     txn.commit().await?;
-    state.live.announce(effects);
+    crate::payments::refunds::announce(state, effects).await;
     if result.rows_affected == 0 {
         let now_status = match current.status {
             EventStatus::Draft => "a draft",
@@ -311,6 +319,36 @@ async fn transition(
         return Err(AppError::Conflict(format!("the event is {now_status}")));
     }
     Ok(current)
+}
+
+/// Sets the event's cancellation policy (its organizer or an admin; not once cancelled). It
+/// applies to every later cancellation, including of tickets bought before.
+pub async fn set_cancellation_policy(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+    policy: crate::events::policy::Policy,
+) -> AppResult<event::Model> {
+    owned(state, viewer, id).await?;
+    let done = event::Entity::update_many()
+        .col_expr(
+            event::Column::CancellationPolicy,
+            Expr::value(Some(policy.to_json())),
+        )
+        .col_expr(event::Column::UpdatedAt, Expr::value(now()))
+        .filter(event::Column::Id.eq(id))
+        .filter(event::Column::Status.ne(EventStatus::Cancelled))
+        .exec(&state.db)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "a cancelled event cannot be changed".into(),
+        ));
+    }
+    event::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))
 }
 
 pub async fn publish(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
@@ -492,6 +530,8 @@ mod tests {
             status: EventStatus::Published,
             created_at: at,
             updated_at: at,
+            cancellation_policy: None,
+            allow_transfers: true,
         };
         assert_eq!(parse_cursor(&cursor_of(&e)).unwrap(), (at, e.id));
         assert!(parse_cursor("bm9wZQ").is_err());

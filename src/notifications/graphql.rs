@@ -26,8 +26,12 @@ pub enum NotificationKindGql {
     HoldExpiring,
     /// A hold lapsed before payment; its seats were released.
     HoldExpired,
-    /// Money was refunded to the wallet.
+    /// Money was refunded (to the wallet, or to the card that paid).
     RefundIssued,
+    /// Seats came back and are held for you from the waitlist until the offer's deadline.
+    WaitlistOffer,
+    /// A ticket was transferred to or from you.
+    TicketTransferred,
 }
 
 /// A message for the logged-in user about their reservations and money.
@@ -48,6 +52,8 @@ impl Notification {
             NotificationKind::HoldExpiring => NotificationKindGql::HoldExpiring,
             NotificationKind::HoldExpired => NotificationKindGql::HoldExpired,
             NotificationKind::RefundIssued => NotificationKindGql::RefundIssued,
+            NotificationKind::WaitlistOffer => NotificationKindGql::WaitlistOffer,
+            NotificationKind::TicketTransferred => NotificationKindGql::TicketTransferred,
         }
     }
     /// Human-readable text.

@@ -103,7 +103,14 @@ fn hold_expired() -> AppError {
 pub(super) async fn release_expired(state: &AppState, reservation_id: Uuid) -> AppResult<AppError> {
     let txn = begin_write(&state.db).await?;
     let r = lock(&txn, reservation_id).await?;
-    let effects = release_hold(&txn, &r, ReservationStatus::Expired, Some(now())).await?;
+    let effects = release_hold(
+        &txn,
+        &state.settings,
+        &r,
+        ReservationStatus::Expired,
+        Some(now()),
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(effects.unwrap_or_default());
     Ok(hold_expired())
@@ -187,6 +194,7 @@ pub(super) async fn confirm(
         status: Set(TicketStatus::Valid),
         created_at: Set(at),
         seat_id: Set(seat_id),
+        holder_name: Set(None),
     });
     ticket::Entity::insert_many(tickets).exec(db).await?;
     crate::reports::outbox::record(db, t).await?;
@@ -203,11 +211,14 @@ pub(super) async fn confirm(
         Some(r.event_id),
     )
     .await?;
-    let effects = Effects {
+    let mut effects = Effects {
         reports: true,
         availability: vec![r.event_id],
         notifications: vec![n],
+        ..Default::default()
     };
+    // A waitlist offer that is paid is fulfilled.
+    effects.merge(crate::waitlist::offers::offer_paid(db, r).await?);
     Ok((
         reservation::Model {
             status: ReservationStatus::Confirmed,
@@ -271,8 +282,8 @@ pub(super) async fn failed_payment(
     .await?;
     Ok(Effects {
         reports: true,
-        availability: Vec::new(),
         notifications: vec![n],
+        ..Default::default()
     })
 }
 

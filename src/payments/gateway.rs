@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use entity::card_charge::{self, ChargeStatus};
+use entity::card_charge_refund;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -68,6 +70,14 @@ pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: ChargeRequest<'_>) -> Result<Charge, GatewayError>;
     /// Gives a charge back in full. Refunding an already refunded charge succeeds.
     async fn refund(&self, charge_id: Uuid) -> Result<(), GatewayError>;
+    /// Gives `amount_cents` of a charge back, once per `refund_id` (a retry with the same id
+    /// succeeds without refunding again). Never more than the charge in total.
+    async fn refund_part(
+        &self,
+        charge_id: Uuid,
+        amount_cents: i64,
+        refund_id: Uuid,
+    ) -> Result<(), GatewayError>;
     /// Charges still standing (not refunded) that were made before `before`, oldest first: how
     /// the sweeper finds charges whose payment never committed.
     async fn standing_charges(
@@ -122,6 +132,7 @@ impl PaymentGateway for SandboxGateway {
             status: Set(ChargeStatus::Succeeded),
             created_at: Set(crate::db::now()),
             refunded_at: Set(None),
+            refunded_cents: Set(0),
         };
         card_charge::Entity::insert(row)
             .on_conflict(
@@ -164,6 +175,10 @@ impl PaymentGateway for SandboxGateway {
                 card_charge::Column::RefundedAt,
                 Expr::value(crate::db::now()),
             )
+            .col_expr(
+                card_charge::Column::RefundedCents,
+                Expr::col(card_charge::Column::AmountCents),
+            )
             .filter(card_charge::Column::Id.eq(charge_id))
             .filter(card_charge::Column::Status.eq(ChargeStatus::Succeeded))
             .exec(&self.db)
@@ -179,6 +194,72 @@ impl PaymentGateway for SandboxGateway {
                 "charge {charge_id} not found"
             ))),
         }
+    }
+
+    async fn refund_part(
+        &self,
+        charge_id: Uuid,
+        amount_cents: i64,
+        refund_id: Uuid,
+    ) -> Result<(), GatewayError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let recorded = card_charge_refund::Entity::insert(card_charge_refund::ActiveModel {
+            id: Set(refund_id),
+            charge_id: Set(charge_id),
+            amount_cents: Set(amount_cents),
+            created_at: Set(crate::db::now()),
+        })
+        .on_conflict(
+            OnConflict::column(card_charge_refund::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unavailable)?;
+        if recorded == 0 {
+            // Already refunded under this id: a retry.
+            return txn.commit().await.map_err(unavailable);
+        }
+        let applied = card_charge::Entity::update_many()
+            .col_expr(
+                card_charge::Column::RefundedCents,
+                Expr::col(card_charge::Column::RefundedCents).add(amount_cents),
+            )
+            .filter(card_charge::Column::Id.eq(charge_id))
+            .filter(card_charge::Column::Status.eq(ChargeStatus::Succeeded))
+            .filter(
+                Expr::col(card_charge::Column::RefundedCents)
+                    .add(amount_cents)
+                    .lte(Expr::col(card_charge::Column::AmountCents)),
+            )
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        if applied.rows_affected != 1 {
+            return Err(GatewayError::Declined(format!(
+                "charge {charge_id} cannot be refunded {amount_cents} more"
+            )));
+        }
+        // Refunded in full: the charge is REFUNDED.
+        card_charge::Entity::update_many()
+            .col_expr(
+                card_charge::Column::Status,
+                Expr::value(ChargeStatus::Refunded),
+            )
+            .col_expr(
+                card_charge::Column::RefundedAt,
+                Expr::value(crate::db::now()),
+            )
+            .filter(card_charge::Column::Id.eq(charge_id))
+            .filter(
+                Expr::col(card_charge::Column::RefundedCents)
+                    .eq(Expr::col(card_charge::Column::AmountCents)),
+            )
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
     }
 
     async fn standing_charges(

@@ -2,6 +2,7 @@
 //! ledger entry in the same transaction, so a balance always equals the sum of its entries, and
 //! the CHECK on the balance makes an overdraft impossible even for a buggy caller.
 
+use entity::card_refund;
 use entity::ledger_entry;
 use entity::reservation;
 use entity::transaction::{self, PaymentMethod, TransactionKind, TransactionStatus};
@@ -163,25 +164,46 @@ pub async fn record(
     .await
 }
 
-/// Refunds a paid reservation in full to its owner's wallet, once ("refund:<id>" is its
-/// success key, unique per user), with its report and notification.
+/// Refunds `amount` of a paid reservation, once ("refund:<id>" is its success key, unique per
+/// user), back the way the money came: a wallet payment to the wallet (in this transaction), a
+/// card payment to the card (recorded here as a `card_refunds` row that `payments::refunds`
+/// settles with the gateway after the commit, retried until it is). Stores the report and a
+/// notification. A refund of 0 (a policy that keeps everything) is still recorded, so the report
+/// shows the cancellation.
 pub async fn refund(
     db: &impl ConnectionTrait,
     r: &reservation::Model,
+    amount: i64,
 ) -> AppResult<crate::live::Effects> {
+    let amount = amount.clamp(0, r.amount_cents);
+    let payment = transaction::Entity::find()
+        .filter(transaction::Column::ReservationId.eq(r.id))
+        .filter(transaction::Column::Kind.eq(TransactionKind::Payment))
+        .filter(transaction::Column::Status.eq(TransactionStatus::Succeeded))
+        .one(db)
+        .await?;
+    let card_charge = payment
+        .as_ref()
+        .filter(|p| p.method == Some(PaymentMethod::Card))
+        .and_then(|p| p.gateway_charge_id);
+    let method = if card_charge.is_some() {
+        PaymentMethod::Card
+    } else {
+        PaymentMethod::Wallet
+    };
     let t = record(
         db,
         NewTransaction {
             user_id: r.user_id,
             kind: TransactionKind::Refund,
             status: TransactionStatus::Succeeded,
-            method: None,
-            amount_cents: r.amount_cents,
+            method: Some(method),
+            amount_cents: amount,
             reservation: Some((r.id, r.event_id)),
             idempotency_key: None,
             success_key: Some(format!("refund:{}", r.id)),
             failure_reason: None,
-            gateway_charge_id: None,
+            gateway_charge_id: card_charge,
         },
     )
     .await
@@ -192,14 +214,42 @@ pub async fn refund(
             err.into()
         }
     })?;
-    if r.amount_cents > 0 {
-        credit(db, r.user_id, r.amount_cents, t.id).await?;
+    let mut card_refunds = Vec::new();
+    match card_charge {
+        Some(charge) if amount > 0 => {
+            card_refund::ActiveModel {
+                transaction_id: Set(t.id),
+                charge_id: Set(charge),
+                amount_cents: Set(amount),
+                created_at: Set(now()),
+                settled_at: Set(None),
+                attempts: Set(0),
+                last_error: Set(None),
+            }
+            .insert(db)
+            .await?;
+            card_refunds.push(t.id);
+        }
+        Some(_) => {}
+        None if amount > 0 => {
+            credit(db, r.user_id, amount, t.id).await?;
+        }
+        None => {}
     }
     crate::reports::outbox::record(db, &t).await?;
-    let message = format!(
-        "{} was refunded to your wallet for a cancelled reservation.",
-        r.amount_cents
-    );
+    let kept = r.amount_cents - amount;
+    let destination = match method {
+        PaymentMethod::Card => "the card that paid",
+        PaymentMethod::Wallet => "your wallet",
+    };
+    let message = if kept == 0 {
+        format!("{amount} was refunded to {destination} for a cancelled reservation.")
+    } else {
+        format!(
+            "{amount} of the {} you paid was refunded to {destination} for a cancelled reservation; {kept} was kept under the event's cancellation policy.",
+            r.amount_cents
+        )
+    };
     let n = crate::notifications::service::notify(
         db,
         r.user_id,
@@ -213,6 +263,8 @@ pub async fn refund(
         reports: true,
         availability: vec![r.event_id],
         notifications: vec![n],
+        card_refunds,
+        ..Default::default()
     })
 }
 

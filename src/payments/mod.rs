@@ -6,5 +6,8 @@ pub mod gateway;
 pub mod graphql;
 pub mod ledger;
 pub mod orphans;
+pub mod refunds;
 pub mod service;
 mod wallet;
+
+pub use attempt::ticket_code;

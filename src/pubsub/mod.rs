@@ -22,6 +22,8 @@ pub mod topic {
     pub const AVAILABILITY: &str = "availability";
     /// A stored notification for one user (JSON of the notification).
     pub const NOTIFICATIONS: &str = "notifications";
+    /// A ticket type's waitlist changed (payload: the ticket type id).
+    pub const WAITLIST: &str = "waitlist";
     /// A login session was revoked (payload: the session id): close its WebSockets.
     pub const SESSION_REVOKED: &str = "session_revoked";
     /// Local only: the Redis subscription was re-established; listeners should catch up from the

@@ -34,8 +34,11 @@ pub struct EventSummary {
     capacity: i32,
     /// Money taken: succeeded payments minus refunds, in minor units.
     revenue_cents: Cents,
-    /// Money given back by refunds, in minor units.
+    /// Money given back by refunds (full and partial), in minor units.
     refunded_cents: Cents,
+    /// Money kept from cancelled reservations under the cancellation policy (paid − refunded),
+    /// in minor units; part of `revenueCents`.
+    kept_cents: Cents,
     /// Share of seats sold, from 0.0 to 1.0.
     occupancy: f64,
     /// Payment attempts that failed (declined, insufficient funds, expired hold, errors).
@@ -52,6 +55,7 @@ impl From<&Summary> for EventSummary {
             capacity: int(s.capacity),
             revenue_cents: Cents(s.revenue_cents),
             refunded_cents: Cents(s.refunded_cents),
+            kept_cents: Cents(s.kept_cents),
             occupancy: s.occupancy(),
             failed_payments: int(s.failed_payments),
         }

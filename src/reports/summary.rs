@@ -5,7 +5,7 @@
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket_type;
 use entity::transaction::{self, TransactionKind, TransactionStatus};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
     QuerySelect, TransactionOptions, TransactionTrait,
@@ -25,6 +25,10 @@ pub struct Summary {
     /// Succeeded payments minus refunds.
     pub revenue_cents: i64,
     pub refunded_cents: i64,
+    /// Paid for reservations that were cancelled, minus what was refunded: the fees and shares
+    /// kept under the cancellation policy. (Absent from reports stored before it existed.)
+    #[serde(default)]
+    pub kept_cents: i64,
     pub failed_payments: i64,
 }
 
@@ -120,5 +124,26 @@ pub async fn summary_in(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<
         }
     }
     s.revenue_cents = paid - s.refunded_cents;
+
+    // Refunds only follow cancellations, so what cancelled reservations paid minus every refund
+    // is what the policy kept.
+    let cancelled = Query::select()
+        .column(reservation::Column::Id)
+        .from(reservation::Entity)
+        .and_where(reservation::Column::EventId.eq(event_id))
+        .and_where(reservation::Column::Status.eq(ReservationStatus::Cancelled))
+        .to_owned();
+    let cancelled_paid: Option<i64> = transaction::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(SUM(amount_cents) AS BIGINT)"), "paid")
+        .filter(transaction::Column::EventId.eq(event_id))
+        .filter(transaction::Column::Kind.eq(TransactionKind::Payment))
+        .filter(transaction::Column::Status.eq(TransactionStatus::Succeeded))
+        .filter(transaction::Column::ReservationId.in_subquery(cancelled))
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    s.kept_cents = (cancelled_paid.unwrap_or(0) - s.refunded_cents).max(0);
     Ok(s)
 }

@@ -39,6 +39,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(err) = warn_expiring(&state).await {
             tracing::warn!(error = ?err, "expiry reminders failed; retrying next tick");
         }
+        if let Err(err) = crate::waitlist::service::offer_stalled(&state).await {
+            tracing::warn!(error = ?err, "offering free seats to waitlists failed; retrying next tick");
+        }
+        if let Err(err) = crate::payments::refunds::settle_stale(&state).await {
+            tracing::warn!(error = ?err, "settling card refunds failed; retrying next tick");
+        }
         if let Err(err) = crate::payments::orphans::refund_orphaned_charges(&state).await {
             tracing::warn!(error = ?err, "orphaned card charge check failed; retrying next tick");
         }
@@ -62,7 +68,14 @@ pub async fn sweep(state: &AppState) -> AppResult<usize> {
         let due = query.all(&txn).await?;
         let mut effects = Effects::default();
         for r in &due {
-            if let Some(done) = release_hold(&txn, r, ReservationStatus::Expired, Some(now)).await?
+            if let Some(done) = release_hold(
+                &txn,
+                &state.settings,
+                r,
+                ReservationStatus::Expired,
+                Some(now),
+            )
+            .await?
             {
                 effects.merge(done);
                 released += 1;

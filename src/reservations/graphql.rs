@@ -1,11 +1,12 @@
 //! GraphQL face of reservations: `reserve`, `cancelReservation`, `myReservations`, `reservation`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
 
 use super::service::{self, NewReservation};
+use crate::auth::graphql::User;
 use crate::connection;
 use crate::error::AppError;
 use crate::events::graphql::{Event, TicketType, parse_id};
@@ -125,6 +126,34 @@ impl Ticket {
     async fn code(&self) -> &str {
         &self.0.code
     }
+    /// Who holds it now: the buyer, or whoever it was last transferred to.
+    async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        ctx.users()
+            .load_one(self.0.user_id)
+            .await?
+            .map(User::public)
+            .ok_or_else(|| missing("holder", self.0.user_id))
+    }
+    /// The name printed on the ticket, if its holder set one (`setTicketHolderName`).
+    async fn holder_name(&self) -> Option<&str> {
+        self.0.holder_name.as_deref()
+    }
+    /// The event it admits to.
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+        ctx.events()
+            .load_one(self.0.event_id)
+            .await?
+            .map(Event)
+            .ok_or_else(|| missing("event", self.0.event_id))
+    }
+    /// Its kind of ticket.
+    async fn ticket_type(&self, ctx: &Context<'_>) -> async_graphql::Result<TicketType> {
+        ctx.ticket_type()
+            .load_one(self.0.ticket_type_id)
+            .await?
+            .map(TicketType)
+            .ok_or_else(|| missing("ticket type", self.0.ticket_type_id))
+    }
     /// Valid, or void after a cancellation.
     async fn status(&self) -> TicketStatusGql {
         match self.0.status {
@@ -148,6 +177,49 @@ connection!(
     "A page of reservations, newest first.",
     "A reservation in a page, with its cursor."
 );
+
+connection!(
+    TicketConnection,
+    TicketEdge,
+    Ticket,
+    "A page of tickets, newest first.",
+    "A ticket in a page, with its cursor."
+);
+
+/// What cancelling a reservation would return now.
+#[derive(SimpleObject)]
+pub struct RefundQuote {
+    /// Whether it can be cancelled now.
+    allowed: bool,
+    /// What cancelling now refunds, back the way it was paid (wallet or card).
+    refund_cents: Cents,
+    /// The cancellation fee the policy charges (its per-ticket fee × tickets).
+    fee_cents: Cents,
+    /// What the organizer keeps: paid − refund.
+    kept_cents: Cents,
+    /// The share of the amount paid the applicable rule refunds, 0 to 100.
+    refund_percent: i32,
+    /// The last moment this figure holds (the applicable rule's deadline); null when
+    /// cancelling is not allowed. A quote never binds: `cancelReservation` refunds what the
+    /// policy gives at the moment it commits.
+    valid_until: Option<DateTime<Utc>>,
+    /// Why cancelling is refused (or, for an unpaid hold, that nothing is refunded).
+    reason: Option<String>,
+}
+
+impl From<crate::events::policy::Quote> for RefundQuote {
+    fn from(q: crate::events::policy::Quote) -> Self {
+        RefundQuote {
+            allowed: q.allowed,
+            refund_cents: Cents(q.refund_cents),
+            fee_cents: Cents(q.fee_cents),
+            kept_cents: Cents(q.kept_cents),
+            refund_percent: q.refund_percent,
+            valid_until: q.valid_until,
+            reason: q.reason,
+        }
+    }
+}
 
 /// Seats to hold.
 #[derive(InputObject)]
@@ -184,6 +256,32 @@ impl ReservationsQuery {
         let page =
             service::list_mine(ctx.state(), viewer, page_size(first)?, after.as_deref()).await?;
         Ok(page.map(Reservation).into())
+    }
+
+    /// What cancelling the reservation would refund now, and until when that figure holds.
+    async fn refund_quote(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The reservation.")] reservation_id: ID,
+    ) -> async_graphql::Result<RefundQuote> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&reservation_id, "reservationId")?;
+        Ok(service::refund_quote(ctx.state(), viewer, id).await?.into())
+    }
+
+    /// The tickets the logged-in user holds (bought, or received by transfer), newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn my_tickets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last ticket already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<TicketConnection> {
+        let viewer = ctx.require_viewer()?;
+        let page =
+            super::tickets::list_held(ctx.state(), viewer, page_size(first)?, after.as_deref())
+                .await?;
+        Ok(page.map(Ticket).into())
     }
 
     /// One reservation: for its owner, the event's organizer or an admin (`FORBIDDEN` for anyone
@@ -245,8 +343,10 @@ impl ReservationsMutation {
         Ok(Reservation(result?))
     }
 
-    /// Cancels a reservation: a hold releases its seats at once; a paid reservation, before the
-    /// event starts, is refunded in full to the wallet and its tickets are voided.
+    /// Cancels a reservation: a hold releases its seats at once; a paid reservation is refunded
+    /// what the event's cancellation policy gives at this moment (see `refundQuote`; by default
+    /// everything until the start), back the way it was paid, and its tickets are voided.
+    /// `BAD_USER_INPUT` when the policy allows no cancellation any more.
     async fn cancel_reservation(
         &self,
         ctx: &Context<'_>,
@@ -255,6 +355,36 @@ impl ReservationsMutation {
         let viewer = ctx.require_viewer()?;
         Ok(Reservation(
             service::cancel(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+        ))
+    }
+
+    /// Passes a ticket you hold to another user, before the event starts and before check-in,
+    /// when the organizer allows it. The ticket gets a new code (the old one stops working);
+    /// both of you are notified.
+    async fn transfer_ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket to pass on.")] ticket_id: ID,
+        #[graphql(desc = "Who receives it.")] to_username: String,
+    ) -> async_graphql::Result<Ticket> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&ticket_id, "ticketId")?;
+        Ok(Ticket(
+            super::tickets::transfer(ctx.state(), viewer, id, &to_username).await?,
+        ))
+    }
+
+    /// Sets the name printed on a ticket you hold (1–200 characters).
+    async fn set_ticket_holder_name(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket.")] ticket_id: ID,
+        #[graphql(desc = "The name to print.")] name: String,
+    ) -> async_graphql::Result<Ticket> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&ticket_id, "ticketId")?;
+        Ok(Ticket(
+            super::tickets::set_holder_name(ctx.state(), viewer, id, &name).await?,
         ))
     }
 }

@@ -4,3 +4,4 @@ pub mod expiry;
 pub mod graphql;
 pub mod loader;
 pub mod service;
+pub mod tickets;

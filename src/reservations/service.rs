@@ -8,12 +8,13 @@ use entity::ticket::{self, TicketStatus};
 use entity::ticket_type;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::auth::Viewer;
+use crate::config::Settings;
 use crate::db::paging::{Page, newest_first};
 use crate::db::{begin_write, is_unique_violation, now};
 use crate::error::{AppError, AppResult};
@@ -64,7 +65,6 @@ pub async fn reserve(
         .price_cents
         .checked_mul(i64::from(input.quantity))
         .ok_or_else(|| AppError::bad_input("amount overflows"))?;
-    let at = now();
     let hold = Duration::seconds(state.settings.hold_seconds as i64);
 
     let txn = begin_write(&state.db).await?;
@@ -79,15 +79,17 @@ pub async fn reserve(
         )
         .filter(ticket_type::Column::Id.eq(ticket_type.id))
         .filter(ticket_type::Column::Available.gte(input.quantity))
+        // While anyone waits, free seats belong to the waitlist (`waitlist::offers`).
+        .filter(ticket_type::Column::Waiting.eq(0))
         .exec(&txn)
         .await?;
     if taken.rows_affected != 1 {
         txn.rollback().await?;
-        return Err(AppError::SoldOut(format!(
-            "not enough seats left for `{}` ({} requested)",
-            ticket_type.name, input.quantity
-        )));
+        return Err(sold_out(state, &ticket_type, input.quantity).await);
     }
+    // Read after the ticket type's row lock: reservations of one ticket type are stamped in the
+    // order they took seats (an offer made meanwhile is stamped before this one).
+    let at = now();
     let inserted = reservation::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(viewer.user_id),
@@ -134,6 +136,27 @@ pub async fn reserve(
             same_request(existing, &input)
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+/// Why a reserve found no seats: sold out, or free seats kept for the waitlist.
+async fn sold_out(state: &AppState, ticket_type: &ticket_type::Model, quantity: i32) -> AppError {
+    let waiting = ticket_type::Entity::find_by_id(ticket_type.id)
+        .one(&state.db)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.waiting > 0);
+    if waiting {
+        AppError::SoldOut(format!(
+            "`{}` has a waitlist: seats that come back go to it first; join it with joinWaitlist",
+            ticket_type.name
+        ))
+    } else {
+        AppError::SoldOut(format!(
+            "not enough seats left for `{}` ({quantity} requested)",
+            ticket_type.name
+        ))
     }
 }
 
@@ -253,6 +276,7 @@ pub async fn lock_event(db: &impl ConnectionTrait, id: Uuid) -> AppResult<event:
 /// race for it. Returns what to announce if this call did it, `None` if someone else did.
 pub async fn release_hold(
     db: &impl ConnectionTrait,
+    settings: &Settings,
     r: &reservation::Model,
     to: ReservationStatus,
     expired_before: Option<DateTime<Utc>>,
@@ -268,8 +292,11 @@ pub async fn release_hold(
     if update.exec(db).await?.rows_affected != 1 {
         return Ok(None);
     }
-    return_seats(db, r).await?;
     let mut effects = Effects::seats(r.event_id);
+    if let Some(t) = crate::waitlist::offers::offer_released(db, r, to).await? {
+        effects.waitlists.push(t);
+    }
+    effects.merge(return_seats(db, settings, r).await?);
     if to == ReservationStatus::Expired {
         let message = format!(
             "Your hold on {} seat(s) expired before payment; the seats were released.",
@@ -290,7 +317,12 @@ pub async fn release_hold(
     Ok(Some(effects))
 }
 
-async fn return_seats(db: &impl ConnectionTrait, r: &reservation::Model) -> Result<(), DbErr> {
+/// Gives a reservation's seats back, to the waitlist first (`waitlist::offers`).
+async fn return_seats(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    r: &reservation::Model,
+) -> AppResult<Effects> {
     crate::seating::service::release(db, r.id).await?;
     ticket_type::Entity::update_many()
         .col_expr(
@@ -300,7 +332,7 @@ async fn return_seats(db: &impl ConnectionTrait, r: &reservation::Model) -> Resu
         .filter(ticket_type::Column::Id.eq(r.ticket_type_id))
         .exec(db)
         .await?;
-    Ok(())
+    crate::waitlist::offers::offer_free_seats(db, settings, r.ticket_type_id).await
 }
 
 /// Locks a reservation row for the rest of the transaction (`FOR UPDATE` on PostgreSQL; on SQLite
@@ -314,10 +346,20 @@ pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> AppResult<reservation:
 }
 
 /// Cancels a reservation (its owner or an admin). A hold gives its seats back; a paid
-/// reservation, before the event starts, is also refunded in full to the owner's wallet and its
-/// tickets are voided.
+/// reservation is refunded exactly what the event's cancellation policy returns at the moment
+/// this commits (`events::policy`; a quote fetched earlier never binds), back the way the money
+/// came (wallet or card), and its tickets are voided. Past the policy's last rule (by default:
+/// once the event has started) cancelling is refused with `BAD_USER_INPUT`.
 pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<reservation::Model> {
+    let not_found = || AppError::NotFound(format!("reservation {id} not found"));
+    let event_id = reservation::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?
+        .event_id;
     let txn = begin_write(&state.db).await?;
+    // Lock order: the event before its reservations, as cancelEvent and pay do.
+    let event = lock_event(&txn, event_id).await?;
     let r = lock(&txn, id).await?;
     if r.user_id != viewer.user_id && !viewer.is_admin() {
         return Err(AppError::Forbidden(
@@ -325,18 +367,25 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
         ));
     }
     let effects = match r.status {
-        ReservationStatus::Pending => release_hold(&txn, &r, ReservationStatus::Cancelled, None)
-            .await?
-            .unwrap_or_default(),
+        ReservationStatus::Pending => release_hold(
+            &txn,
+            &state.settings,
+            &r,
+            ReservationStatus::Cancelled,
+            None,
+        )
+        .await?
+        .unwrap_or_default(),
         ReservationStatus::Confirmed => {
-            let event = event::Entity::find_by_id(r.event_id).one(&txn).await?;
-            if event.is_some_and(|e| e.starts_at <= Utc::now()) {
-                return Err(AppError::Conflict(
-                    "the event has started; it can no longer be cancelled".into(),
-                ));
+            let q = quote_paid(&event, &r, now())?;
+            if !q.allowed {
+                return Err(AppError::bad_input(q.reason.unwrap_or_else(|| {
+                    "this reservation can no longer be cancelled".into()
+                })));
             }
-            cancel_confirmed(&txn, &r).await?;
-            crate::payments::ledger::refund(&txn, &r).await?
+            let mut effects = cancel_confirmed(&txn, &state.settings, &r).await?;
+            effects.merge(crate::payments::ledger::refund(&txn, &r, q.refund_cents).await?);
+            effects
         }
         ReservationStatus::Cancelled => {
             return Err(AppError::Conflict(
@@ -350,18 +399,80 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
     let updated = reservation::Entity::find_by_id(id)
         .one(&txn)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("reservation {id} not found")))?;
+        .ok_or_else(not_found)?;
     txn.commit().await?;
-    state.live.announce(effects);
+    crate::payments::refunds::announce(state, effects).await;
     Ok(updated)
 }
 
-/// For a cancelled event: releases every hold and cancels and refunds every paid reservation.
+/// What cancelling a paid reservation returns at `at`, under its event's policy.
+fn quote_paid(
+    event: &event::Model,
+    r: &reservation::Model,
+    at: DateTime<Utc>,
+) -> AppResult<crate::events::policy::Quote> {
+    let policy = crate::events::policy::Policy::from_json(event.cancellation_policy.as_deref())?;
+    Ok(crate::events::policy::quote(
+        policy.as_ref(),
+        event.starts_at,
+        at,
+        r.amount_cents,
+        r.quantity,
+    ))
+}
+
+/// What cancelling the reservation would do now, for its owner (or the organizer, or an admin).
+pub async fn refund_quote(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+) -> AppResult<crate::events::policy::Quote> {
+    let r = find_for_viewer(state, viewer, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("reservation {id} not found")))?;
+    let refused = |reason: &str| crate::events::policy::Quote {
+        allowed: false,
+        refund_cents: 0,
+        fee_cents: 0,
+        kept_cents: 0,
+        refund_percent: 0,
+        valid_until: None,
+        reason: Some(reason.to_string()),
+    };
+    Ok(match r.status {
+        ReservationStatus::Pending => crate::events::policy::Quote {
+            allowed: true,
+            refund_cents: 0,
+            fee_cents: 0,
+            kept_cents: 0,
+            refund_percent: 100,
+            valid_until: Some(r.expires_at),
+            reason: Some("nothing was paid yet: cancelling releases the hold".into()),
+        },
+        ReservationStatus::Confirmed => {
+            let event = event::Entity::find_by_id(r.event_id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("event {} not found", r.event_id)))?;
+            quote_paid(&event, &r, now())?
+        }
+        ReservationStatus::Cancelled => refused("the reservation is already cancelled"),
+        ReservationStatus::Expired => refused("the reservation has expired"),
+    })
+}
+
+/// For a cancelled event: every waitlist entry ends, every hold is released, and every paid
+/// reservation is cancelled and refunded in full, whatever the policy.
 /// Runs inside the caller's transaction, after its UPDATE of the event's status: that UPDATE's row
 /// lock waited for every reserve and pay holding `lock_event`, so (on PostgreSQL, where this
 /// statement reads what committed before it started) their holds and payments are seen here,
 /// and later ones read CANCELLED. Returns what to announce after the commit.
-pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<Effects> {
+pub async fn cancel_all_for_event(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    event_id: Uuid,
+) -> AppResult<Effects> {
+    let mut effects = crate::waitlist::offers::close_for_event(db, event_id).await?;
     let open = reservation::Entity::find()
         .filter(reservation::Column::EventId.eq(event_id))
         .filter(
@@ -375,27 +486,31 @@ pub async fn cancel_all_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> 
         .lock_exclusive()
         .all(db)
         .await?;
-    let mut effects = Effects::seats(event_id);
+    effects.merge(Effects::seats(event_id));
     for r in &open {
         match r.status {
             ReservationStatus::Pending => {
                 effects.merge(
-                    release_hold(db, r, ReservationStatus::Cancelled, None)
+                    release_hold(db, settings, r, ReservationStatus::Cancelled, None)
                         .await?
                         .unwrap_or_default(),
                 );
             }
             _ => {
-                cancel_confirmed(db, r).await?;
-                effects.merge(crate::payments::ledger::refund(db, r).await?);
+                effects.merge(cancel_confirmed(db, settings, r).await?);
+                effects.merge(crate::payments::ledger::refund(db, r, r.amount_cents).await?);
             }
         }
     }
     Ok(effects)
 }
 
-/// CONFIRMED → CANCELLED: seats back, tickets void. The caller refunds.
-async fn cancel_confirmed(db: &impl ConnectionTrait, r: &reservation::Model) -> AppResult<()> {
+/// CONFIRMED → CANCELLED: seats back (to the waitlist first), tickets void. The caller refunds.
+async fn cancel_confirmed(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    r: &reservation::Model,
+) -> AppResult<Effects> {
     let done = reservation::Entity::update_many()
         .col_expr(
             reservation::Column::Status,
@@ -411,13 +526,12 @@ async fn cancel_confirmed(db: &impl ConnectionTrait, r: &reservation::Model) -> 
             "the reservation is no longer confirmed".into(),
         ));
     }
-    return_seats(db, r).await?;
     ticket::Entity::update_many()
         .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Void))
         .filter(ticket::Column::ReservationId.eq(r.id))
         .exec(db)
         .await?;
-    Ok(())
+    return_seats(db, settings, r).await
 }
 
 /// A reservation as the viewer may see it: its owner, the event's organizer, or an admin.

@@ -382,6 +382,15 @@ impl SeatingMutation {
             blocked,
         )
         .await?;
+        if !blocked {
+            // Unblocked seats go to the waitlist first (the sweeper would get there too).
+            let mut types: Vec<uuid::Uuid> = seats.iter().map(|s| s.ticket_type_id).collect();
+            types.sort();
+            types.dedup();
+            for t in types {
+                crate::waitlist::service::offer_now(ctx.state(), t).await?;
+            }
+        }
         Ok(with_types(seats, &HashMap::new()))
     }
 }

@@ -277,37 +277,14 @@ pub async fn hold(
             }
             ids.clone()
         }
-        SeatRequest::BestAvailable => {
-            let seats: Vec<(Uuid, i32, i32, i32, SeatStatus)> = event_seat::Entity::find()
-                .select_only()
-                .columns([
-                    event_seat::Column::Id,
-                    event_seat::Column::SectionIndex,
-                    event_seat::Column::RowIndex,
-                    event_seat::Column::Number,
-                    event_seat::Column::Status,
-                ])
-                .filter(event_seat::Column::TicketTypeId.eq(ticket_type.id))
-                .into_tuple()
-                .all(db)
-                .await?;
-            let places: Vec<Place<Uuid>> = seats
-                .into_iter()
-                .map(|(id, section_index, row_index, number, status)| Place {
-                    id,
-                    section_index,
-                    row_index,
-                    number,
-                    free: status == SeatStatus::Available,
-                })
-                .collect();
-            layout::best_available(&places, r.quantity as usize).ok_or_else(|| {
+        SeatRequest::BestAvailable => best_available(db, ticket_type, r.quantity)
+            .await?
+            .ok_or_else(|| {
                 AppError::SoldOut(format!(
                     "no row of `{}` has {} adjacent free seats",
                     ticket_type.name, r.quantity
                 ))
-            })?
-        }
+            })?,
     };
     let held = event_seat::Entity::update_many()
         .col_expr(event_seat::Column::Status, Expr::value(SeatStatus::Held))
@@ -346,6 +323,39 @@ pub async fn hold(
         .exec(db)
         .await?;
     Ok(wanted)
+}
+
+/// The best `quantity` adjacent free seats of a seated ticket type (see `layout::best_available`),
+/// or `None` when no row has them.
+pub async fn best_available(
+    db: &impl ConnectionTrait,
+    ticket_type: &ticket_type::Model,
+    quantity: i32,
+) -> AppResult<Option<Vec<Uuid>>> {
+    let seats: Vec<(Uuid, i32, i32, i32, SeatStatus)> = event_seat::Entity::find()
+        .select_only()
+        .columns([
+            event_seat::Column::Id,
+            event_seat::Column::SectionIndex,
+            event_seat::Column::RowIndex,
+            event_seat::Column::Number,
+            event_seat::Column::Status,
+        ])
+        .filter(event_seat::Column::TicketTypeId.eq(ticket_type.id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let places: Vec<Place<Uuid>> = seats
+        .into_iter()
+        .map(|(id, section_index, row_index, number, status)| Place {
+            id,
+            section_index,
+            row_index,
+            number,
+            free: status == SeatStatus::Available,
+        })
+        .collect();
+    Ok(layout::best_available(&places, quantity as usize))
 }
 
 /// For a replayed idempotency key: chosen seats must be the ones the first request held

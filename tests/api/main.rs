@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod after_sale;
 mod events;
 mod guardrails;
 mod hardening;

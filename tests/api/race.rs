@@ -256,7 +256,7 @@ async fn assert_no_money_moved_without_a_ticket(app: &TestApp, buyers: &[Account
         let top_ups = sum(TransactionKind::TopUp, None);
         assert_eq!(top_ups, top_up);
         let expected = top_ups - sum(TransactionKind::Payment, Some(PaymentMethod::Wallet))
-            + sum(TransactionKind::Refund, None);
+            + sum(TransactionKind::Refund, Some(PaymentMethod::Wallet));
         let api = app.ok(Some(&b.access), BALANCE, json!({})).await["wallet"]["balanceCents"]
             .as_i64()
             .unwrap();
@@ -283,15 +283,24 @@ async fn assert_no_money_moved_without_a_ticket(app: &TestApp, buyers: &[Account
         .map(|t| t.gateway_charge_id.expect("a card payment has its charge"))
         .collect();
     let charges = card_charge::Entity::find().all(db).await.unwrap();
-    let kept: HashSet<Uuid> = charges
+    // The event was cancelled: every card payment was refunded in full to its card, through a
+    // REFUND transaction that names the charge.
+    let refunded_to_card: HashSet<Uuid> = transactions
         .iter()
-        .filter(|c| c.status == ChargeStatus::Succeeded)
-        .map(|c| c.id)
+        .filter(|t| t.kind == TransactionKind::Refund && t.method == Some(PaymentMethod::Card))
+        .map(|t| t.gateway_charge_id.expect("a card refund names its charge"))
         .collect();
     assert_eq!(
-        kept, card_payments,
-        "charges kept by the gateway against SUCCEEDED card payments"
+        refunded_to_card, card_payments,
+        "every card payment refunded to its card"
     );
+    for c in charges.iter().filter(|c| card_payments.contains(&c.id)) {
+        assert_eq!(
+            (c.status, c.refunded_cents),
+            (ChargeStatus::Refunded, c.amount_cents),
+            "{c:?}"
+        );
+    }
     for c in charges.iter().filter(|c| !card_payments.contains(&c.id)) {
         assert!(
             transactions.iter().any(|t| t.gateway_charge_id == Some(c.id)

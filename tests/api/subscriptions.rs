@@ -241,7 +241,7 @@ async fn an_organizers_subscription_receives_a_wallet_payment_a_failed_payment_a
     // A refund: alice cancels her paid reservation.
     api.cancel(&alice, &a1).await;
     let r4 = next_report(&mut sub, "1", SECOND).await;
-    assert_transaction(&r4, "REFUND", "SUCCEEDED", 2_000, None, "alice");
+    assert_transaction(&r4, "REFUND", "SUCCEEDED", 2_000, Some("WALLET"), "alice");
     assert_numbers(
         &r4,
         Numbers {

@@ -4,7 +4,7 @@
 
 pub mod ticket_types;
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{event, ticket_type};
 
@@ -116,6 +116,17 @@ impl Event {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// How much buyers get back when cancelling; null = a full refund until the start.
+    async fn cancellation_policy(&self) -> async_graphql::Result<Option<CancellationPolicy>> {
+        Ok(
+            crate::events::policy::Policy::from_json(self.0.cancellation_policy.as_deref())?
+                .map(CancellationPolicy::from),
+        )
+    }
+    /// Whether ticket holders may transfer their tickets (`transferTicket`).
+    async fn allow_transfers(&self) -> bool {
+        self.0.allow_transfers
+    }
     /// Every seat with its status, by section and row; null for general admission.
     async fn seat_map(
         &self,
@@ -208,6 +219,62 @@ pub struct UpdateEventInput {
     starts_at: Option<DateTime<Utc>>,
     /// New end time after the start; `null` removes it.
     ends_at: MaybeUndefined<DateTime<Utc>>,
+    /// Whether ticket holders may transfer their tickets to someone else.
+    allow_transfers: Option<bool>,
+}
+
+/// One refund rule: cancelling at least `hoursBeforeStart` hours before the start refunds
+/// `refundPercent` of what was paid.
+#[derive(InputObject)]
+pub struct RefundRuleInput {
+    /// 0 up to two years in hours.
+    hours_before_start: i32,
+    /// 0 to 100.
+    refund_percent: i32,
+}
+
+/// An event's cancellation policy: with `h` hours left, the rule with the largest
+/// `hoursBeforeStart` ≤ `h` applies; when none does, cancelling is refused.
+#[derive(InputObject)]
+pub struct CancellationPolicyInput {
+    /// Up to 20 rules, each `hoursBeforeStart` once (an empty list forbids cancelling).
+    rules: Vec<RefundRuleInput>,
+    /// Kept per ticket from every refund (default 0); a refund never goes below 0.
+    fee_cents: Option<Cents>,
+}
+
+/// One refund rule of a policy.
+#[derive(SimpleObject)]
+pub struct RefundRule {
+    /// The rule applies from this many hours before the start.
+    hours_before_start: i32,
+    /// Share of the amount paid that is refunded, 0 to 100.
+    refund_percent: i32,
+}
+
+/// How much a buyer gets back when cancelling, by how long before the start.
+#[derive(SimpleObject)]
+pub struct CancellationPolicy {
+    /// The rules, largest `hoursBeforeStart` first.
+    rules: Vec<RefundRule>,
+    /// Kept per ticket from every refund.
+    fee_cents: Cents,
+}
+
+impl From<crate::events::policy::Policy> for CancellationPolicy {
+    fn from(p: crate::events::policy::Policy) -> Self {
+        CancellationPolicy {
+            rules: p
+                .rules
+                .into_iter()
+                .map(|r| RefundRule {
+                    hours_before_start: r.hours_before_start,
+                    refund_percent: r.refund_percent,
+                })
+                .collect(),
+            fee_cents: Cents(p.fee_cents),
+        }
+    }
 }
 
 fn patch<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
@@ -347,6 +414,7 @@ impl EventsMutation {
             venue: patch(input.venue),
             starts_at: input.starts_at,
             ends_at: patch(input.ends_at),
+            allow_transfers: input.allow_transfers,
         };
         Ok(Event(
             service::update(ctx.state(), viewer, parse_id(&id, "id")?, changes).await?,
@@ -365,7 +433,39 @@ impl EventsMutation {
         ))
     }
 
-    /// DRAFT or PUBLISHED → CANCELLED. `CONFLICT` if already cancelled.
+    /// Sets how much buyers get back when they cancel, by how long before the start (organizer
+    /// or admin). Refund = max(0, ⌊paid × refundPercent / 100⌋ − feeCents × tickets).
+    async fn set_cancellation_policy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event.")] event_id: ID,
+        #[graphql(desc = "The new policy.")] input: CancellationPolicyInput,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        let policy = crate::events::policy::Policy::new(
+            input
+                .rules
+                .into_iter()
+                .map(|r| crate::events::policy::Rule {
+                    hours_before_start: r.hours_before_start,
+                    refund_percent: r.refund_percent,
+                })
+                .collect(),
+            input.fee_cents.map_or(0, |c| c.0),
+        )?;
+        Ok(Event(
+            service::set_cancellation_policy(
+                ctx.state(),
+                viewer,
+                parse_id(&event_id, "eventId")?,
+                policy,
+            )
+            .await?,
+        ))
+    }
+
+    /// DRAFT or PUBLISHED → CANCELLED, refunding every paid reservation in full (whatever the
+    /// cancellation policy). `CONFLICT` if already cancelled.
     async fn cancel_event(
         &self,
         ctx: &Context<'_>,
