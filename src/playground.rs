@@ -82,6 +82,14 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "seatMap.graphql",
     "blockSeats.graphql",
     "seatMapUpdates.graphql",
+    "joinWaitlist.graphql",
+    "myWaitlistEntries.graphql",
+    "leaveWaitlist.graphql",
+    "waitlistUpdates.graphql",
+    "setCancellationPolicy.graphql",
+    "refundQuote.graphql",
+    "transferTicket.graphql",
+    "myTickets.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`

@@ -63,4 +63,22 @@ export const EXAMPLE_VARIABLES = {
   seatMap: { id: '<event id>' },
   seatMapUpdates: { eventId: '<event id>' },
   blockSeats: { eventId: '<event id>', seatIds: ['<seat id>'], blocked: true },
+  joinWaitlist: { ticketTypeId: '<ticket type id>', quantity: 2 },
+  myWaitlistEntries: { first: 10 },
+  leaveWaitlist: { id: '<waitlist entry id>' },
+  waitlistUpdates: { entryId: '<waitlist entry id>' },
+  setCancellationPolicy: {
+    eventId: '<event id>',
+    input: {
+      rules: [
+        { hoursBeforeStart: 72, refundPercent: 100 },
+        { hoursBeforeStart: 24, refundPercent: 50 },
+        { hoursBeforeStart: 0, refundPercent: 0 },
+      ],
+      feeCents: 0,
+    },
+  },
+  refundQuote: { reservationId: '<reservation id>' },
+  transferTicket: { ticketId: '<ticket id>', toUsername: 'carol' },
+  myTickets: { first: 10 },
 };
