@@ -121,7 +121,9 @@ impl From<sea_orm::DbErr> for AppError {
 
 /// Whether a database error means "the database cannot be reached right now" (a retry may
 /// work) rather than a bug: no connection to be had, a connection that broke, a server shutting
-/// down or starting up (PostgreSQL's classes 08 and 57P).
+/// down or starting up (PostgreSQL's classes 08 and 57P), out of connections or other resources
+/// (class 53, e.g. 53300 too_many_connections), or SQLite's write lock still taken after the
+/// busy timeout (`SQLITE_BUSY` 5 and its extended codes, `SQLITE_LOCKED` 6).
 pub fn is_unavailable(err: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     let sqlx = match err {
@@ -133,9 +135,16 @@ pub fn is_unavailable(err: &sea_orm::DbErr) -> bool {
     match &**sqlx {
         E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_) => true,
         E::Protocol(_) => true,
-        E::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        E::Database(db) => match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
+            // SQLite's primary result code is the low byte of the extended one.
+            Some(_) => db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|n| matches!(n & 0xff, 5 | 6)),
+            None => db.code().is_some_and(|c| {
+                c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+            }),
+        },
         _ => false,
     }
 }
@@ -214,6 +223,36 @@ mod tests {
         assert!(ext.contains("retryAfterSeconds"), "{ext}");
         let bug = AppError::from(sea_orm::DbErr::Custom("no such column".into()));
         assert_eq!(bug.code(), "INTERNAL_SERVER_ERROR");
+    }
+
+    /// SQLite's "database is locked" (the write lock still taken when the busy timeout ends)
+    /// is a moment of overload, not a bug: 503 with a retry time.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_service_unavailable() {
+        use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("locked.db").display());
+        let open = || {
+            let mut opts = ConnectOptions::new(url.clone());
+            opts.max_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.busy_timeout(std::time::Duration::ZERO)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            });
+            Database::connect(opts)
+        };
+        let (a, b) = (open().await.unwrap(), open().await.unwrap());
+        a.execute_unprepared("CREATE TABLE t (x INTEGER)").await.unwrap();
+        a.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+        let err = b
+            .execute_unprepared("BEGIN IMMEDIATE")
+            .await
+            .expect_err("the write lock is taken");
+        assert!(is_unavailable(&err), "{err:?}");
+        assert_eq!(AppError::from(err).code(), "SERVICE_UNAVAILABLE");
+        a.execute_unprepared("ROLLBACK").await.unwrap();
+        // A genuine SQL error stays internal.
+        let bug = b.execute_unprepared("SELECT nope FROM t").await.unwrap_err();
+        assert_eq!(AppError::from(bug).code(), "INTERNAL_SERVER_ERROR");
     }
 
     #[test]
