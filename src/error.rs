@@ -231,7 +231,10 @@ mod tests {
     async fn a_locked_sqlite_database_is_service_unavailable() {
         use sea_orm::{ConnectOptions, ConnectionTrait, Database};
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("locked.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("locked.db").display()
+        );
         let open = || {
             let mut opts = ConnectOptions::new(url.clone());
             opts.max_connections(1).map_sqlx_sqlite_opts(|o| {
@@ -241,7 +244,9 @@ mod tests {
             Database::connect(opts)
         };
         let (a, b) = (open().await.unwrap(), open().await.unwrap());
-        a.execute_unprepared("CREATE TABLE t (x INTEGER)").await.unwrap();
+        a.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
         a.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
         let err = b
             .execute_unprepared("BEGIN IMMEDIATE")
@@ -251,7 +256,10 @@ mod tests {
         assert_eq!(AppError::from(err).code(), "SERVICE_UNAVAILABLE");
         a.execute_unprepared("ROLLBACK").await.unwrap();
         // A genuine SQL error stays internal.
-        let bug = b.execute_unprepared("SELECT nope FROM t").await.unwrap_err();
+        let bug = b
+            .execute_unprepared("SELECT nope FROM t")
+            .await
+            .unwrap_err();
         assert_eq!(AppError::from(bug).code(), "INTERNAL_SERVER_ERROR");
     }
 

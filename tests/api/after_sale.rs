@@ -848,3 +848,132 @@ async fn a_transferred_ticket_gets_a_new_code_and_shows_in_the_new_holders_ticke
         .await;
     assert_eq!(error_code(&forbidden), "FORBIDDEN");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A seated waitlist: offers are best-available runs of adjacent seats.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_seated_waitlist_is_offered_adjacent_seats_and_a_pair_waits_for_a_pair() {
+    let app = spawn_app_with(&[]).await;
+    let org = app.register("seatwl_org", "ORGANIZER").await;
+    let buyers = register_many(&app, "seatwl_b", 3).await;
+    let (pair, single, public) = (
+        app.register("seatwl_pair", "USER").await,
+        app.register("seatwl_single", "USER").await,
+        app.register("seatwl_public", "USER").await,
+    );
+    let venue = app
+        .ok(
+            Some(&org.access),
+            "mutation($input: CreateVenueInput!) { createVenue(input: $input) { id } }",
+            json!({ "input": { "name": "Four seats", "sections": [{ "name": "Hall", "rows": [{ "label": "A", "seats": 4 }] }] } }),
+        )
+        .await["createVenue"]["id"]
+        .clone();
+    let starts_at = (Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let created = app
+        .ok(
+            Some(&org.access),
+            "mutation($input: CreateEventInput!) { createEvent(input: $input) { id ticketTypes { id }
+               seatMap { sections { rows { seats { id label } } } } } }",
+            json!({ "input": { "title": "Seated queue", "startsAt": starts_at, "venueId": venue,
+                "ticketTypes": [{ "name": "Hall", "priceCents": 1_000, "sections": ["Hall"] }] } }),
+        )
+        .await;
+    let event = str_of(&created["createEvent"]["id"]);
+    app.publish(&org, &event).await;
+    let tt = str_of(&created["createEvent"]["ticketTypes"][0]["id"]);
+    let seat: std::collections::HashMap<String, String> =
+        created["createEvent"]["seatMap"]["sections"][0]["rows"][0]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (str_of(&s["label"]), str_of(&s["id"])))
+            .collect();
+    const RESERVE_SEATS: &str = "mutation($input: ReserveInput!) { reserve(input: $input) { id } }";
+    let buy = |who: &Account, labels: &[&str]| {
+        let ids: Vec<String> = labels.iter().map(|l| seat[*l].clone()).collect();
+        let (app, who, tt) = (&app, who.clone(), tt.clone());
+        async move {
+            app.top_up(&who, 10_000).await;
+            let r = app
+                .ok(
+                    Some(&who.access),
+                    RESERVE_SEATS,
+                    json!({ "input": { "ticketTypeId": tt, "seatIds": ids, "quantity": ids.len() } }),
+                )
+                .await;
+            let r = str_of(&r["reserve"]["id"]);
+            app.paid(&who, &r).await;
+            r
+        }
+    };
+    let one = buy(&buyers[0], &["A-1"]).await;
+    let middle = buy(&buyers[1], &["A-2", "A-3"]).await;
+    let four = buy(&buyers[2], &["A-4"]).await;
+
+    let p = join(&app, &pair, &tt, 2).await;
+    let s = join(&app, &single, &tt, 1).await;
+    // A-1 comes back: no pair fits, the pair keeps its place; the single behind it gets A-1.
+    app.cancel(&buyers[0], &one).await;
+    assert_eq!(
+        entry(&app, &str_of(&p["id"])).await.status,
+        WaitlistStatus::Waiting
+    );
+    let single_offer = entry(&app, &str_of(&s["id"])).await;
+    assert_eq!(single_offer.status, WaitlistStatus::Offered);
+    let seats_of = |r: String| {
+        let (app, org) = (&app, &org);
+        async move {
+            let data = app
+                .ok(
+                    Some(&org.access),
+                    "query($id: ID!) { reservation(id: $id) { seats { label status } } }",
+                    json!({ "id": r }),
+                )
+                .await;
+            data["reservation"]["seats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| str_of(&s["label"]))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        seats_of(single_offer.offer_reservation_id.unwrap().to_string()).await,
+        ["A-1"]
+    );
+    // A-4 comes back: still no pair; it is held back from the public for the pair.
+    app.cancel(&buyers[2], &four).await;
+    assert_eq!(
+        entry(&app, &str_of(&p["id"])).await.status,
+        WaitlistStatus::Waiting
+    );
+    app.top_up(&public, 10_000).await;
+    let taken = app
+        .gql(
+            Some(&public.access),
+            RESERVE_SEATS,
+            json!({ "input": { "ticketTypeId": tt, "seatIds": [seat["A-4"]], "quantity": 1 } }),
+        )
+        .await;
+    assert_eq!(error_code(&taken), "SOLD_OUT", "{taken:#}");
+    // A-2 and A-3 come back: the pair gets the best adjacent run, A-2 + A-3 (the row's centre).
+    app.cancel(&buyers[1], &middle).await;
+    let pair_offer = entry(&app, &str_of(&p["id"])).await;
+    assert_eq!(pair_offer.status, WaitlistStatus::Offered);
+    let mut got = seats_of(pair_offer.offer_reservation_id.unwrap().to_string()).await;
+    got.sort();
+    assert_eq!(got, ["A-2", "A-3"]);
+    // Nobody waits any more: A-4 is public again.
+    let taken = app
+        .gql(
+            Some(&public.access),
+            RESERVE_SEATS,
+            json!({ "input": { "ticketTypeId": tt, "seatIds": [seat["A-4"]], "quantity": 1 } }),
+        )
+        .await;
+    assert!(taken.get("errors").is_none(), "{taken:#}");
+}
