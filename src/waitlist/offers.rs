@@ -20,7 +20,7 @@ use entity::notification::NotificationKind;
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket_type;
 use entity::waitlist_entry::{self, WaitlistStatus};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -293,15 +293,67 @@ pub async fn close_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppRe
     })
 }
 
-/// Ticket types where people wait while seats are free: what the sweeper offers again (after a
-/// crash between a commit and its offers, or seats unblocked), a few at a time.
+/// Ticket types of events on sale where people wait while seats are free: what the sweeper
+/// offers again (after a crash between a commit and its offers, or seats unblocked), a few at a
+/// time.
 pub async fn stalled(db: &impl ConnectionTrait, limit: u64) -> AppResult<Vec<Uuid>> {
+    let on_sale = Query::select()
+        .column(event::Column::Id)
+        .from(event::Entity)
+        .and_where(event::Column::Status.eq(EventStatus::Published))
+        .and_where(event::Column::StartsAt.gt(now()))
+        .to_owned();
     Ok(ticket_type::Entity::find()
         .select_only()
         .column(ticket_type::Column::Id)
         .filter(ticket_type::Column::Waiting.gt(0))
         .filter(ticket_type::Column::Available.gt(0))
+        .filter(ticket_type::Column::EventId.in_subquery(on_sale))
         .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Once an event has started nobody can be served: its WAITING entries EXPIRE (an open offer
+/// still runs to its deadline, but reserve and pay refuse a started event). Returns the ticket
+/// types whose queues ended.
+pub async fn expire_started(db: &impl ConnectionTrait) -> AppResult<Vec<Uuid>> {
+    let types = started_queues(db).await?;
+    if types.is_empty() {
+        return Ok(types);
+    }
+    waitlist_entry::Entity::update_many()
+        .col_expr(
+            waitlist_entry::Column::Status,
+            Expr::value(WaitlistStatus::Expired),
+        )
+        .col_expr(waitlist_entry::Column::UpdatedAt, Expr::value(now()))
+        .filter(waitlist_entry::Column::TicketTypeId.is_in(types.iter().copied()))
+        .filter(waitlist_entry::Column::Status.eq(WaitlistStatus::Waiting))
+        .exec(db)
+        .await?;
+    ticket_type::Entity::update_many()
+        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
+        .filter(ticket_type::Column::Id.is_in(types.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(types)
+}
+
+/// Ticket types of started events where people still wait (a cheap read, before any write).
+pub async fn started_queues(db: &impl ConnectionTrait) -> AppResult<Vec<Uuid>> {
+    let started = Query::select()
+        .column(event::Column::Id)
+        .from(event::Entity)
+        .and_where(event::Column::StartsAt.lte(now()))
+        .to_owned();
+    Ok(ticket_type::Entity::find()
+        .select_only()
+        .column(ticket_type::Column::Id)
+        .filter(ticket_type::Column::Waiting.gt(0))
+        .filter(ticket_type::Column::EventId.in_subquery(started))
+        .limit(100)
         .into_tuple()
         .all(db)
         .await?)

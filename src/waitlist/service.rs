@@ -138,7 +138,12 @@ pub async fn leave(
         .ok_or_else(not_found)?;
     let txn = begin_write(&state.db).await?;
     lock_event(&txn, found.event_id).await?;
-    // The ticket type's row first: every waitlist change for it queues here.
+    // Lock order as everywhere else: an offer's reservation before its ticket type's row
+    // (cancelReservation and the hold sweeper lock the reservation, then return its seats).
+    if let Some(offer) = found.offer_reservation_id {
+        lock(&txn, offer).await?;
+    }
+    // Every waitlist change of a ticket type queues on its row.
     ticket_type::Entity::find_by_id(found.ticket_type_id)
         .lock_exclusive()
         .one(&txn)
@@ -147,6 +152,11 @@ pub async fn leave(
         .one(&txn)
         .await?
         .ok_or_else(not_found)?;
+    if entry.offer_reservation_id != found.offer_reservation_id {
+        return Err(AppError::Conflict(
+            "seats were just offered to this entry; leave again to decline the offer".into(),
+        ));
+    }
     let mut effects = Effects::waitlist(entry.ticket_type_id);
     match entry.status {
         WaitlistStatus::Waiting => {
@@ -177,6 +187,7 @@ pub async fn leave(
             let offer = entry
                 .offer_reservation_id
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("offer without reservation")))?;
+            // Locked above, before the ticket type's row.
             let r = lock(&txn, offer).await?;
             effects.merge(
                 release_hold(
@@ -209,6 +220,15 @@ pub async fn leave(
 /// between a commit and its offers): the sweeper's backstop. Each ticket type in its own
 /// transaction.
 pub async fn offer_stalled(state: &AppState) -> AppResult<usize> {
+    if !offers::started_queues(&state.db).await?.is_empty() {
+        let txn = begin_write(&state.db).await?;
+        let ended = offers::expire_started(&txn).await?;
+        txn.commit().await?;
+        state.live.announce(Effects {
+            waitlists: ended,
+            ..Default::default()
+        });
+    }
     let mut offered = 0;
     for t in offers::stalled(&state.db, 100).await? {
         offered += offer_now(state, t).await?;

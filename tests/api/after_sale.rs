@@ -977,3 +977,24 @@ async fn a_seated_waitlist_is_offered_adjacent_seats_and_a_pair_waits_for_a_pair
         .await;
     assert!(taken.get("errors").is_none(), "{taken:#}");
 }
+
+#[tokio::test]
+async fn once_the_event_starts_the_people_still_waiting_expire() {
+    let app = spawn_app_with(&[("SWEEP_INTERVAL_SECONDS", "1")]).await;
+    let org = app.register("start_org", "ORGANIZER").await;
+    let buyer = app.register("start_buyer", "USER").await;
+    let waiting = app.register("start_waiting", "USER").await;
+    let starts = Utc::now() + chrono::Duration::seconds(4);
+    let (_, tt) = event_at(&app, &org, starts, 100, 1).await;
+    app.top_up(&buyer, 1_000).await;
+    let r = app.hold(&buyer, &tt, 1).await;
+    app.paid(&buyer, &r).await;
+    let e = join(&app, &waiting, &tt, 1).await;
+    assert_eq!(e["status"], "WAITING");
+    wait_until_past(starts).await;
+    eventually(Duration::from_secs(10), "the entry to expire", || async {
+        (entry(&app, &str_of(&e["id"])).await.status == WaitlistStatus::Expired).then_some(())
+    })
+    .await;
+    assert_eq!(ticket_type_row(&app, &tt).await.waiting, 0);
+}
