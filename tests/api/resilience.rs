@@ -1,11 +1,13 @@
 //! PostgreSQL stopped and started under a load of reserve/pay calls: no call hangs past its
-//! bound, the service recovers by itself, no committed payment is lost and no seat oversold.
+//! bound, every refusal during the outage is an honest `SERVICE_UNAVAILABLE` (never
+//! `INTERNAL_SERVER_ERROR`), a payment retried with its key after such an answer ends exactly
+//! once, the service recovers by itself, no committed payment is lost and no seat oversold.
 //!
 //! It stops the shared PostgreSQL server, so it is ignored unless asked for, and then needs
 //! `TEST_PG_RESTART=1` together with `TEST_DATABASE_URL`; `.ci/run` runs it alone, in a step of
 //! its own after the other suites.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +53,8 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
     let slowest = Arc::new(Mutex::new(Duration::ZERO));
     // Calls that did not end in a confirmed payment (a refused reserve or a failed pay).
     let failed_calls = Arc::new(AtomicUsize::new(0));
+    // Every error code a call got, and how often.
+    let codes = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -61,6 +65,7 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
         let (confirmed, slowest, client) =
             (confirmed_by_client.clone(), slowest.clone(), client.clone());
         let failed = failed_calls.clone();
+        let codes = codes.clone();
         workers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -84,16 +89,41 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
                     let mut worst = slowest.lock().await;
                     *worst = (*worst).max(took);
                 }
+                let code_of = |res: &Value| {
+                    res["errors"][0]["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("NO_CODE")
+                        .to_string()
+                };
                 let Some(rid) = res["data"]["reserve"]["id"].as_str().map(str::to_string) else {
+                    *codes.lock().await.entry(code_of(&res)).or_default() += 1;
                     failed.fetch_add(1, Ordering::Relaxed);
                     // Pacing only: a refused worker backs off a little instead of spinning.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let (took, res) = call("mutation($r: ID!, $k: String!) { pay(input: { reservationId: $r, idempotencyKey: $k }) { reservation { id status } } }", json!({ "r": rid, "k": format!("p{n}-{i}") })).await;
-                {
-                    let mut worst = slowest.lock().await;
-                    *worst = (*worst).max(took);
+                // A payment refused as SERVICE_UNAVAILABLE is retried with the same key, as a
+                // client should, until it gets a definite answer: it must end exactly once.
+                let mut res;
+                let mut tries = 0;
+                loop {
+                    let (took, answer) = call("mutation($r: ID!, $k: String!) { pay(input: { reservationId: $r, idempotencyKey: $k }) { reservation { id status } } }", json!({ "r": rid, "k": format!("p{n}-{i}") })).await;
+                    {
+                        let mut worst = slowest.lock().await;
+                        *worst = (*worst).max(took);
+                    }
+                    res = answer;
+                    tries += 1;
+                    if res.get("errors").is_none() {
+                        break;
+                    }
+                    let code = code_of(&res);
+                    *codes.lock().await.entry(code.clone()).or_default() += 1;
+                    if code != "SERVICE_UNAVAILABLE" || tries >= 100 {
+                        break;
+                    }
+                    // Pacing as Retry-After asks (shortened: the outage is short).
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 if res["data"]["pay"]["reservation"]["status"] == "CONFIRMED" {
                     confirmed.lock().await.insert(rid);
@@ -151,6 +181,24 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
         w.await
             .expect("no worker panicked (no transport-level failure)");
     }
+    let codes = codes.lock().await.clone();
+    eprintln!("error codes seen: {codes:?}");
+    assert!(
+        codes.contains_key("SERVICE_UNAVAILABLE"),
+        "the outage was answered with SERVICE_UNAVAILABLE: {codes:?}"
+    );
+    for code in codes.keys() {
+        assert!(
+            [
+                "SERVICE_UNAVAILABLE",
+                "HOLD_EXPIRED",
+                "SOLD_OUT",
+                "RATE_LIMITED"
+            ]
+            .contains(&code.as_str()),
+            "an outage answered `{code}` (all codes: {codes:?}); only SERVICE_UNAVAILABLE is honest"
+        );
+    }
     let slowest = *slowest.lock().await;
     assert!(
         slowest < Duration::from_secs(15),
@@ -191,6 +239,28 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
     );
     assert_eq!(sold + held + free, i64::from(capacity), "{r}");
     assert_eq!(sold as usize, confirmed.len());
+    // Retried payments ended exactly once: one SUCCEEDED payment per confirmed reservation, and
+    // every wallet equals its ledger.
+    let payments = entity::transaction::Entity::find()
+        .filter(entity::transaction::Column::Kind.eq(entity::transaction::TransactionKind::Payment))
+        .filter(
+            entity::transaction::Column::Status
+                .eq(entity::transaction::TransactionStatus::Succeeded),
+        )
+        .all(db)
+        .await
+        .unwrap();
+    let mut per_reservation: HashMap<String, usize> = HashMap::new();
+    for t in &payments {
+        *per_reservation
+            .entry(t.reservation_id.unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        per_reservation.values().all(|n| *n == 1),
+        "a reservation paid twice"
+    );
+    assert_eq!(per_reservation.len(), confirmed.len());
     let tickets = entity::ticket::Entity::find().all(db).await.unwrap().len();
     assert_eq!(
         tickets,

@@ -34,6 +34,8 @@ pub fn require_pg_restart() {
 }
 
 /// `pg_ctlcluster <version> main <action>` on the machine's one cluster.
+/// `TEST_PG_CLUSTER` names the cluster to stop and start (default `main`), so the restart test
+/// can run against a cluster of its own while other suites use the main one.
 pub fn pg_ctl(action: &str) {
     let version = std::fs::read_dir("/etc/postgresql")
         .expect("/etc/postgresql")
@@ -41,7 +43,8 @@ pub fn pg_ctl(action: &str) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .next()
         .expect("a PostgreSQL cluster");
-    let mut args = vec!["--skip-systemctl-redirect", &version, "main", action];
+    let cluster = std::env::var("TEST_PG_CLUSTER").unwrap_or_else(|_| "main".into());
+    let mut args = vec!["--skip-systemctl-redirect", &version, &cluster, action];
     if action == "stop" {
         args.extend(["-m", "fast"]);
     }
