@@ -5,6 +5,7 @@
 //! `http://` URLs are accepted: point it at a server on this machine (127.0.0.1).
 
 mod browse;
+mod chaos;
 mod checkout;
 mod client;
 mod fanout;
@@ -58,6 +59,10 @@ pub enum Scenario {
     Seatmap(seating::MapArgs),
     /// Buyers race for best-available blocks of adjacent seats; checks no seat is sold twice.
     SeatedOnsale(seating::OnsaleArgs),
+    /// Starts its own cluster (instances, a scratch PostgreSQL database, its own Redis), drives a
+    /// random mix under killed, paused and restarted processes, then audits seats, money and
+    /// reports. Needs psql, pg_ctlcluster and redis-server; ignores --url.
+    Chaos(chaos::Args),
 }
 
 pub struct Outcome {
@@ -103,6 +108,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Scenario::Fanout(a) => fanout::run(cli, a, timeout).await,
         Scenario::Seatmap(a) => seating::run_map(cli, a, timeout).await,
         Scenario::SeatedOnsale(a) => seating::run_onsale(cli, a, timeout).await,
+        Scenario::Chaos(a) => chaos::run(cli, a, timeout.min(Duration::from_secs(10))).await,
     }
 }
 

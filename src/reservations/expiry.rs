@@ -65,7 +65,10 @@ pub async fn sweep(state: &AppState) -> AppResult<usize> {
         if state.db.get_database_backend() == DbBackend::Postgres {
             query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let due = query.all(&txn).await?;
+        let mut due = query.all(&txn).await?;
+        // Ticket type rows in one order (their ids), so two sweepers (or a sweeper and a
+        // cancelEvent) releasing holds of the same ticket types cannot deadlock.
+        due.sort_by_key(|r| (r.ticket_type_id, r.id));
         let mut effects = Effects::default();
         for r in &due {
             if let Some(done) = release_hold(

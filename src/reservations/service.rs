@@ -293,10 +293,13 @@ pub async fn release_hold(
         return Ok(None);
     }
     let mut effects = Effects::seats(r.event_id);
+    // Lock order everywhere: the reservation, its ticket type's row, then seats and waitlist
+    // entries (reserve and joinWaitlist take the row before seats and entries).
+    give_back(db, r).await?;
     if let Some(t) = crate::waitlist::offers::offer_released(db, r, to).await? {
         effects.waitlists.push(t);
     }
-    effects.merge(return_seats(db, settings, r).await?);
+    effects.merge(crate::waitlist::offers::offer_free_seats(db, settings, r.ticket_type_id).await?);
     if to == ReservationStatus::Expired {
         let message = format!(
             "Your hold on {} seat(s) expired before payment; the seats were released.",
@@ -323,7 +326,12 @@ async fn return_seats(
     settings: &Settings,
     r: &reservation::Model,
 ) -> AppResult<Effects> {
-    crate::seating::service::release(db, r.id).await?;
+    give_back(db, r).await?;
+    crate::waitlist::offers::offer_free_seats(db, settings, r.ticket_type_id).await
+}
+
+/// The counter first (its row lock is what reserve takes before touching seats), then the seats.
+async fn give_back(db: &impl ConnectionTrait, r: &reservation::Model) -> AppResult<()> {
     ticket_type::Entity::update_many()
         .col_expr(
             ticket_type::Column::Available,
@@ -332,7 +340,8 @@ async fn return_seats(
         .filter(ticket_type::Column::Id.eq(r.ticket_type_id))
         .exec(db)
         .await?;
-    crate::waitlist::offers::offer_free_seats(db, settings, r.ticket_type_id).await
+    crate::seating::service::release(db, r.id).await?;
+    Ok(())
 }
 
 /// Locks a reservation row for the rest of the transaction (`FOR UPDATE` on PostgreSQL; on SQLite
@@ -472,7 +481,6 @@ pub async fn cancel_all_for_event(
     settings: &Settings,
     event_id: Uuid,
 ) -> AppResult<Effects> {
-    let mut effects = crate::waitlist::offers::close_for_event(db, event_id).await?;
     let open = reservation::Entity::find()
         .filter(reservation::Column::EventId.eq(event_id))
         .filter(
@@ -486,6 +494,8 @@ pub async fn cancel_all_for_event(
         .lock_exclusive()
         .all(db)
         .await?;
+    // After the reservations, as every other path locks them before ticket types and entries.
+    let mut effects = crate::waitlist::offers::close_for_event(db, event_id).await?;
     effects.merge(Effects::seats(event_id));
     for r in &open {
         match r.status {

@@ -269,6 +269,12 @@ pub async fn close_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppRe
     if types.is_empty() {
         return Ok(Effects::default());
     }
+    // The ticket types' rows before the entries: the lock order of every waitlist change.
+    ticket_type::Entity::update_many()
+        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
+        .filter(ticket_type::Column::EventId.eq(event_id))
+        .exec(db)
+        .await?;
     waitlist_entry::Entity::update_many()
         .col_expr(
             waitlist_entry::Column::Status,
@@ -280,11 +286,6 @@ pub async fn close_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppRe
             waitlist_entry::Column::Status
                 .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
         )
-        .exec(db)
-        .await?;
-    ticket_type::Entity::update_many()
-        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
-        .filter(ticket_type::Column::EventId.eq(event_id))
         .exec(db)
         .await?;
     Ok(Effects {
@@ -323,6 +324,11 @@ pub async fn expire_started(db: &impl ConnectionTrait) -> AppResult<Vec<Uuid>> {
     if types.is_empty() {
         return Ok(types);
     }
+    ticket_type::Entity::update_many()
+        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
+        .filter(ticket_type::Column::Id.is_in(types.iter().copied()))
+        .exec(db)
+        .await?;
     waitlist_entry::Entity::update_many()
         .col_expr(
             waitlist_entry::Column::Status,
@@ -331,11 +337,6 @@ pub async fn expire_started(db: &impl ConnectionTrait) -> AppResult<Vec<Uuid>> {
         .col_expr(waitlist_entry::Column::UpdatedAt, Expr::value(now()))
         .filter(waitlist_entry::Column::TicketTypeId.is_in(types.iter().copied()))
         .filter(waitlist_entry::Column::Status.eq(WaitlistStatus::Waiting))
-        .exec(db)
-        .await?;
-    ticket_type::Entity::update_many()
-        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
-        .filter(ticket_type::Column::Id.is_in(types.iter().copied()))
         .exec(db)
         .await?;
     Ok(types)
