@@ -49,6 +49,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// `JWT_SECRET`: required with PostgreSQL; with SQLite, generated once and stored if absent.
     pub jwt_secret: Option<Secret>,
+    /// `TICKET_SIGNING_KEY`: optional base64url (no padding) of a 32-byte Ed25519 seed that
+    /// signs ticket codes; without it a key is generated once and stored in the database.
+    pub ticket_signing_key: Option<Secret>,
+    /// `PUBLIC_URL`: how clients reach this server (links such as the calendar feed);
+    /// default `http://BIND_ADDR`.
+    pub public_url: String,
     /// `BIND_ADDR`: where the HTTP server listens.
     pub bind_addr: SocketAddr,
     /// `HOLD_SECONDS`: how long a reservation holds its seats.
@@ -174,6 +180,24 @@ impl Settings {
             None => None,
         };
 
+        let ticket_signing_key = match get("TICKET_SIGNING_KEY") {
+            Some(v) => {
+                use base64::Engine;
+                let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(v.trim())
+                    .ok()
+                    .filter(|b| b.len() == 32);
+                if seed.is_none() {
+                    return Err(invalid(
+                        "TICKET_SIGNING_KEY",
+                        "must be base64url without padding of a 32-byte Ed25519 seed",
+                    ));
+                }
+                Some(Secret::new(v.trim()))
+            }
+            None => None,
+        };
+
         let bind_addr = match get("BIND_ADDR") {
             Some(v) => v.parse().map_err(|_| {
                 invalid(
@@ -182,6 +206,15 @@ impl Settings {
                 )
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let public_url = match get("PUBLIC_URL") {
+            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
+                v.trim_end_matches('/').to_string()
+            }
+            Some(_) => {
+                return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
+            }
+            None => format!("http://{bind_addr}"),
         };
 
         let hold_seconds = parse_number(&get, "HOLD_SECONDS", 600, 1, 86_400)?;
@@ -283,6 +316,8 @@ impl Settings {
             database_url,
             redis_url,
             jwt_secret,
+            ticket_signing_key,
+            public_url,
             bind_addr,
             hold_seconds,
             currency,

@@ -23,4 +23,5 @@ pub mod seating; // venues, seated events' seats, seat holds, blocking and the l
 pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod sockets; // open WebSockets: caps per address, closing a revoked session's sockets
 pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup
-pub mod telemetry; // tracing subscriber setup
+pub mod telemetry;
+pub mod tickets; // signed ticket codes, QR and PDF tickets, check-in, attendees, calendars // tracing subscriber setup

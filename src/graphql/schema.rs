@@ -13,6 +13,7 @@ use crate::reports::graphql::{ReportsQuery, ReportsSubscription};
 use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
 use crate::seating::graphql::{SeatingMutation, SeatingQuery, SeatingSubscription};
 use crate::state::AppState;
+use crate::tickets::graphql::{TicketsMutation, TicketsQuery, TicketsSubscription};
 
 /// Everything a client can read.
 #[derive(MergedObject, Default)]
@@ -24,6 +25,7 @@ pub struct Query(
     ReportsQuery,
     NotificationsQuery,
     SeatingQuery,
+    TicketsQuery,
 );
 
 /// Everything a client can change.
@@ -35,6 +37,7 @@ pub struct Mutation(
     PaymentsMutation,
     NotificationsMutation,
     SeatingMutation,
+    TicketsMutation,
 );
 
 /// Everything a client can watch live (over WebSocket).
@@ -44,6 +47,7 @@ pub struct Subscription(
     EventsSubscription,
     NotificationsSubscription,
     SeatingSubscription,
+    TicketsSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
