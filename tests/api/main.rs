@@ -21,3 +21,4 @@ mod schema;
 mod seating;
 mod seed;
 mod subscriptions;
+mod tickets;
