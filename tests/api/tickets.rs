@@ -19,7 +19,8 @@ use crate::helpers::{Account, TestApp, admin, error_code, spawn_app, str_of, uui
 const CHECK_IN: &str = "mutation($e: ID!, $c: String!) { checkIn(eventId: $e, code: $c) {
   status checkedInAt message ticket { id checkedInAt } } }";
 const UNDO: &str = "mutation($t: ID!) { undoCheckIn(ticketId: $t) { id checkedInAt } }";
-const ADD_STAFF: &str = "mutation($e: ID!, $u: String!) { addEventStaff(eventId: $e, username: $u) { id } }";
+const ADD_STAFF: &str =
+    "mutation($e: ID!, $u: String!) { addEventStaff(eventId: $e, username: $u) { id } }";
 const REMOVE_STAFF: &str =
     "mutation($e: ID!, $u: String!) { removeEventStaff(eventId: $e, username: $u) { id } }";
 const ATTENDEES: &str = "query($e: ID!, $s: String, $first: Int, $after: String) {
@@ -27,7 +28,8 @@ const ATTENDEES: &str = "query($e: ID!, $s: String, $first: Int, $after: String)
     pageInfo { hasNextPage endCursor }
     edges { node { holder { username } holderName ticketType { name } seat { id } checkedInAt
       ticket { id code } } } } }";
-const MY_TICKETS: &str = "query($id: ID!) { reservation(id: $id) { tickets { id code qrSvg checkedInAt } } }";
+const MY_TICKETS: &str =
+    "query($id: ID!) { reservation(id: $id) { tickets { id code qrSvg checkedInAt } } }";
 const CHECKED_IN: &str = "query($id: ID!) { eventReport(eventId: $id) { checkedIn } }";
 
 /// A ticket bought by `buyer` for `event`'s first ticket type: (ticket id, code, reservation).
@@ -36,7 +38,11 @@ async fn ticket_of(app: &TestApp, buyer: &Account, ticket_type: &str) -> (String
     let reservation = app.hold(buyer, ticket_type, 1).await;
     app.paid(buyer, &reservation).await;
     let data = app
-        .ok(Some(&buyer.access), MY_TICKETS, json!({ "id": reservation }))
+        .ok(
+            Some(&buyer.access),
+            MY_TICKETS,
+            json!({ "id": reservation }),
+        )
         .await;
     let t = &data["reservation"]["tickets"][0];
     (str_of(&t["id"]), str_of(&t["code"]), reservation)
@@ -57,7 +63,11 @@ async fn door(app: &TestApp, prefix: &str) -> Door {
     let organizer = app.register(&format!("{prefix}org"), "ORGANIZER").await;
     let holder = app.register(&format!("{prefix}fan"), "USER").await;
     let (event, types) = app
-        .published_event(&organizer, &format!("{prefix} Night"), &[("Standard", 1_500, 100)])
+        .published_event(
+            &organizer,
+            &format!("{prefix} Night"),
+            &[("Standard", 1_500, 100)],
+        )
         .await;
     let (ticket, code, reservation) = ticket_of(app, &holder, &types[0]).await;
     Door {
@@ -72,8 +82,12 @@ async fn door(app: &TestApp, prefix: &str) -> Door {
 }
 
 async fn check_in(app: &TestApp, who: &Account, event: &str, code: &str) -> Value {
-    app.gql(Some(&who.access), CHECK_IN, json!({ "e": event, "c": code }))
-        .await
+    app.gql(
+        Some(&who.access),
+        CHECK_IN,
+        json!({ "e": event, "c": code }),
+    )
+    .await
 }
 
 async fn status_of(app: &TestApp, who: &Account, event: &str, code: &str) -> String {
@@ -103,7 +117,11 @@ async fn a_paid_tickets_code_verifies_with_the_published_key_alone_and_a_tampere
     assert_eq!(str_of(&data["ticketVerificationKey"]), key_text);
 
     // From here on, no server: only the key and the code.
-    let raw: [u8; 32] = URL_SAFE_NO_PAD.decode(&key_text).unwrap().try_into().unwrap();
+    let raw: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&key_text)
+        .unwrap()
+        .try_into()
+        .unwrap();
     let key = VerifyingKey::from_bytes(&raw).unwrap();
     let verify = |code: &str| -> Option<Vec<u8>> {
         let (payload, signature) = code.split_once('.')?;
@@ -118,7 +136,9 @@ async fn a_paid_tickets_code_verifies_with_the_published_key_alone_and_a_tampere
     assert_eq!(&payload[1..17], uuid(&d.ticket).as_bytes());
     assert_eq!(&payload[17..33], uuid(&d.event).as_bytes());
     assert!(
-        d.code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+        d.code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
         "URL-safe, unpadded: {}",
         d.code
     );
@@ -129,29 +149,53 @@ async fn a_paid_tickets_code_verifies_with_the_published_key_alone_and_a_tampere
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     let tampered = format!("{}.{s}", URL_SAFE_NO_PAD.encode(&bytes));
-    assert!(verify(&tampered).is_none(), "a tampered code must not verify");
+    assert!(
+        verify(&tampered).is_none(),
+        "a tampered code must not verify"
+    );
     // And the server agrees.
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &tampered).await, "INVALID");
-    assert_eq!(status_of(&app, &d.organizer, &d.event, "garbage").await, "INVALID");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &tampered).await,
+        "INVALID"
+    );
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, "garbage").await,
+        "INVALID"
+    );
 }
 
 #[tokio::test]
 async fn the_signing_key_survives_a_restart_and_comes_from_ticket_signing_key_when_set() {
     let app = spawn_app().await;
     let d = door(&app, "key").await;
-    let key = get(&app, "/.well-known/ticket-key", None).await.text().await.unwrap();
+    let key = get(&app, "/.well-known/ticket-key", None)
+        .await
+        .text()
+        .await
+        .unwrap();
     let db = app.stop().await.expect("the app owns its database");
     let settings = crate::helpers::test_settings(&db, &[]);
     let again = crate::helpers::spawn_on(db, settings).await;
-    let after = get(&again, "/.well-known/ticket-key", None).await.text().await.unwrap();
+    let after = get(&again, "/.well-known/ticket-key", None)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(key, after, "the generated key is stored, not regenerated");
-    assert_eq!(status_of(&again, &d.organizer, &d.event, &d.code).await, "ADMITTED");
+    assert_eq!(
+        status_of(&again, &d.organizer, &d.event, &d.code).await,
+        "ADMITTED"
+    );
 
     let seed = URL_SAFE_NO_PAD.encode([7u8; 32]);
     let own = crate::helpers::spawn_app_with(&[("TICKET_SIGNING_KEY", &seed)]).await;
     let expected = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
     assert_eq!(
-        get(&own, "/.well-known/ticket-key", None).await.text().await.unwrap(),
+        get(&own, "/.well-known/ticket-key", None)
+            .await
+            .text()
+            .await
+            .unwrap(),
         URL_SAFE_NO_PAD.encode(expected.as_bytes())
     );
 }
@@ -167,7 +211,11 @@ async fn fifty_concurrent_check_ins_of_one_code_admit_exactly_once() {
         let r = res["data"]["checkIn"].clone();
         by_status.entry(str_of(&r["status"])).or_default().push(r);
     }
-    assert_eq!(by_status.get("ADMITTED").map(Vec::len), Some(1), "{by_status:#?}");
+    assert_eq!(
+        by_status.get("ADMITTED").map(Vec::len),
+        Some(1),
+        "{by_status:#?}"
+    );
     assert_eq!(by_status.get("ALREADY_CHECKED_IN").map(Vec::len), Some(49));
     let first = &by_status["ADMITTED"][0]["checkedInAt"];
     assert!(first.is_string());
@@ -184,7 +232,11 @@ async fn fifty_concurrent_check_ins_of_one_code_admit_exactly_once() {
     assert_eq!(rows.len(), 50);
     assert!(rows.iter().all(|r| r.scanned_by == uuid(&d.organizer.id)));
     let data = app
-        .ok(Some(&d.organizer.access), CHECKED_IN, json!({ "id": d.event }))
+        .ok(
+            Some(&d.organizer.access),
+            CHECKED_IN,
+            json!({ "id": d.event }),
+        )
         .await;
     assert_eq!(data["eventReport"]["checkedIn"], 1);
 }
@@ -201,24 +253,40 @@ async fn refunded_and_reissued_codes_are_revoked_and_another_events_code_is_wron
     let new_code = evenntify::tickets::service::code_of(&app.state.tickets, &t);
     assert_ne!(new_code, d.code);
     let data = app
-        .ok(Some(&d.holder.access), MY_TICKETS, json!({ "id": d.reservation }))
+        .ok(
+            Some(&d.holder.access),
+            MY_TICKETS,
+            json!({ "id": d.reservation }),
+        )
         .await;
     assert_eq!(str_of(&data["reservation"]["tickets"][0]["code"]), new_code);
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &d.code).await, "REVOKED");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &d.code).await,
+        "REVOKED"
+    );
 
     // A ticket of another event, scanned here.
     let (other, types) = app
         .published_event(&d.organizer, "Other Night", &[("Standard", 1_000, 10)])
         .await;
     let (_, other_code, other_reservation) = ticket_of(&app, &d.holder, &types[0]).await;
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &other_code).await, "WRONG_EVENT");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &other_code).await,
+        "WRONG_EVENT"
+    );
 
     // Refunded (a paid reservation cancelled before the event): its code is revoked.
     app.cancel(&d.holder, &other_reservation).await;
-    assert_eq!(status_of(&app, &d.organizer, &other, &other_code).await, "REVOKED");
+    assert_eq!(
+        status_of(&app, &d.organizer, &other, &other_code).await,
+        "REVOKED"
+    );
 
     // The new code of the first ticket still admits once.
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &new_code).await, "ADMITTED");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &new_code).await,
+        "ADMITTED"
+    );
     let _ = d.ticket_type;
 }
 
@@ -236,12 +304,20 @@ async fn staff_may_check_in_and_read_attendees_but_nothing_else() {
     assert_eq!(error_code(&res), "FORBIDDEN");
     // Only the organizer (or an admin) names staff.
     let res = app
-        .gql(Some(&d.holder.access), ADD_STAFF, json!({ "e": d.event, "u": "staffdoor" }))
+        .gql(
+            Some(&d.holder.access),
+            ADD_STAFF,
+            json!({ "e": d.event, "u": "staffdoor" }),
+        )
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
 
-    app.ok(Some(&d.organizer.access), ADD_STAFF, json!({ "e": d.event, "u": "staffdoor" }))
-        .await;
+    app.ok(
+        Some(&d.organizer.access),
+        ADD_STAFF,
+        json!({ "e": d.event, "u": "staffdoor" }),
+    )
+    .await;
     assert_eq!(status_of(&app, &staff, &d.event, &d.code).await, "ADMITTED");
     let list = app
         .ok(Some(&staff.access), ATTENDEES, json!({ "e": d.event }))
@@ -253,19 +329,35 @@ async fn staff_may_check_in_and_read_attendees_but_nothing_else() {
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
     let res = app
-        .gql(Some(&staff.access), ADD_STAFF, json!({ "e": d.event, "u": "staffdoor" }))
+        .gql(
+            Some(&staff.access),
+            ADD_STAFF,
+            json!({ "e": d.event, "u": "staffdoor" }),
+        )
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
-    let csv = get(&app, &format!("/events/{}/attendees.csv", d.event), Some(&staff.access)).await;
+    let csv = get(
+        &app,
+        &format!("/events/{}/attendees.csv", d.event),
+        Some(&staff.access),
+    )
+    .await;
     assert_eq!(csv.status(), 403);
 
-    app.ok(Some(&d.organizer.access), REMOVE_STAFF, json!({ "e": d.event, "u": "staffdoor" }))
-        .await;
+    app.ok(
+        Some(&d.organizer.access),
+        REMOVE_STAFF,
+        json!({ "e": d.event, "u": "staffdoor" }),
+    )
+    .await;
     let res = check_in(&app, &staff, &d.event, &d.code).await;
     assert_eq!(error_code(&res), "FORBIDDEN");
     // An admin works every door.
     let root = admin(&app).await;
-    assert_eq!(status_of(&app, &root, &d.event, &d.code).await, "ALREADY_CHECKED_IN");
+    assert_eq!(
+        status_of(&app, &root, &d.event, &d.code).await,
+        "ALREADY_CHECKED_IN"
+    );
 }
 
 #[tokio::test]
@@ -276,8 +368,8 @@ async fn undo_check_in_lets_the_ticket_in_again() {
         let (token, event) = (d.organizer.access.clone(), d.event.clone());
         let api = app.api.clone();
         async move {
-            api.ok(Some(&token), CHECKED_IN, json!({ "id": event })).await["eventReport"]
-                ["checkedIn"]
+            api.ok(Some(&token), CHECKED_IN, json!({ "id": event }))
+                .await["eventReport"]["checkedIn"]
                 .clone()
         }
     };
@@ -292,7 +384,10 @@ async fn undo_check_in_lets_the_ticket_in_again() {
         .await;
     assert!(undone["undoCheckIn"]["checkedInAt"].is_null());
     assert_eq!(report(&app).await, 0);
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &d.code).await, "ADMITTED");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &d.code).await,
+        "ADMITTED"
+    );
 }
 
 /// Rasterizes the SVG that `qrcode` writes (a background rect and one path of
@@ -337,7 +432,11 @@ async fn the_qr_in_qr_svg_and_in_the_pdf_decode_to_the_code_and_strangers_get_40
     let d = door(&app, "pdf").await;
 
     let data = app
-        .ok(Some(&d.holder.access), MY_TICKETS, json!({ "id": d.reservation }))
+        .ok(
+            Some(&d.holder.access),
+            MY_TICKETS,
+            json!({ "id": d.reservation }),
+        )
         .await;
     let svg = str_of(&data["reservation"]["tickets"][0]["qrSvg"]);
     let (side, pixels) = rasterize_qr_svg(&svg, 2);
@@ -365,7 +464,10 @@ async fn the_qr_in_qr_svg_and_in_the_pdf_decode_to_the_code_and_strangers_get_40
     assert_eq!(decode_qr(w, image.content), d.code);
 
     // The organizer and an admin may download it too.
-    assert_eq!(get(&app, &path, Some(&d.organizer.access)).await.status(), 200);
+    assert_eq!(
+        get(&app, &path, Some(&d.organizer.access)).await.status(),
+        200
+    );
     let root = admin(&app).await;
     assert_eq!(get(&app, &path, Some(&root.access)).await.status(), 200);
     // Anyone else, with or without a token, learns nothing: 404 like an unknown ticket.
@@ -374,7 +476,10 @@ async fn the_qr_in_qr_svg_and_in_the_pdf_decode_to_the_code_and_strangers_get_40
     assert_eq!(get(&app, &path, None).await.status(), 404);
     assert_eq!(get(&app, &path, Some("not-a-token")).await.status(), 404);
     let unknown = format!("/tickets/{}.pdf", uuid::Uuid::now_v7());
-    assert_eq!(get(&app, &unknown, Some(&d.holder.access)).await.status(), 404);
+    assert_eq!(
+        get(&app, &unknown, Some(&d.holder.access)).await.status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -387,15 +492,26 @@ async fn attendees_are_searchable_and_the_csv_parses_and_lists_every_attendee() 
         let (_, code, _) = ticket_of(&app, &who, &d.ticket_type).await;
         codes.insert(who.username.clone(), code);
     }
-    assert_eq!(status_of(&app, &d.organizer, &d.event, &codes["csvann"]).await, "ADMITTED");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &codes["csvann"]).await,
+        "ADMITTED"
+    );
 
     let all = app
-        .ok(Some(&d.organizer.access), ATTENDEES, json!({ "e": d.event, "first": 2 }))
+        .ok(
+            Some(&d.organizer.access),
+            ATTENDEES,
+            json!({ "e": d.event, "first": 2 }),
+        )
         .await;
     assert_eq!(all["attendees"]["totalCount"], 3);
     assert_eq!(all["attendees"]["pageInfo"]["hasNextPage"], true);
     let ann = app
-        .ok(Some(&d.organizer.access), ATTENDEES, json!({ "e": d.event, "s": "ANN" }))
+        .ok(
+            Some(&d.organizer.access),
+            ATTENDEES,
+            json!({ "e": d.event, "s": "ANN" }),
+        )
         .await;
     assert_eq!(ann["attendees"]["totalCount"], 1);
     let node = &ann["attendees"]["edges"][0]["node"];
@@ -404,15 +520,32 @@ async fn attendees_are_searchable_and_the_csv_parses_and_lists_every_attendee() 
     assert!(node["checkedInAt"].is_string());
     assert_eq!(node["ticket"]["code"], codes["csvann"].as_str());
 
-    let res = get(&app, &format!("/events/{}/attendees.csv", d.event), Some(&d.organizer.access)).await;
+    let res = get(
+        &app,
+        &format!("/events/{}/attendees.csv", d.event),
+        Some(&d.organizer.access),
+    )
+    .await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let body = res.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(body.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
-        ["ticket_id", "holder", "ticket_type", "seat", "code", "checked_in_at"]
+        [
+            "ticket_id",
+            "holder",
+            "ticket_type",
+            "seat",
+            "code",
+            "checked_in_at"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 3);
@@ -422,7 +555,12 @@ async fn attendees_are_searchable_and_the_csv_parses_and_lists_every_attendee() 
         assert_eq!(row[5].is_empty(), &row[1] != "csvann", "{row:?}");
     }
     // The holder of a ticket is not the organizer: no CSV, and no token is 401.
-    let res = get(&app, &format!("/events/{}/attendees.csv", d.event), Some(&d.holder.access)).await;
+    let res = get(
+        &app,
+        &format!("/events/{}/attendees.csv", d.event),
+        Some(&d.holder.access),
+    )
+    .await;
     assert_eq!(res.status(), 403);
     let res = get(&app, &format!("/events/{}/attendees.csv", d.event), None).await;
     assert_eq!(res.status(), 401);
@@ -440,13 +578,19 @@ async fn a_check_ins_subscriber_sees_each_scan_within_a_second() {
     )
     .await;
     for expected in ["ADMITTED", "ALREADY_CHECKED_IN"] {
-        assert_eq!(status_of(&app, &d.organizer, &d.event, &d.code).await, expected);
+        assert_eq!(
+            status_of(&app, &d.organizer, &d.event, &d.code).await,
+            expected
+        );
         let data = ws.next_data("door", Duration::from_secs(1)).await;
         assert_eq!(data["checkIns"]["status"], expected);
         assert_eq!(data["checkIns"]["ticket"]["id"], d.ticket.as_str());
         assert!(data["checkIns"]["checkedInAt"].is_string());
     }
-    assert_eq!(status_of(&app, &d.organizer, &d.event, "nonsense").await, "INVALID");
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, "nonsense").await,
+        "INVALID"
+    );
     let data = ws.next_data("door", Duration::from_secs(1)).await;
     assert_eq!(data["checkIns"]["status"], "INVALID");
     assert!(data["checkIns"]["ticket"].is_null());
@@ -466,7 +610,10 @@ async fn a_check_ins_subscriber_sees_each_scan_within_a_second() {
 
 fn parse_ics(text: &str) -> Vec<icalendar::Event> {
     assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
-    assert!(text.contains("\r\nVERSION:2.0\r\n") && text.contains("\r\nPRODID:"), "{text}");
+    assert!(
+        text.contains("\r\nVERSION:2.0\r\n") && text.contains("\r\nPRODID:"),
+        "{text}"
+    );
     let calendar: icalendar::Calendar = text.parse().expect("the .ics parses");
     calendar
         .components
@@ -503,23 +650,41 @@ async fn event_and_personal_ics_parse_with_the_right_start_end_and_status() {
     let event = str_of(&data["createEvent"]["id"]);
     let ticket_type = str_of(&data["createEvent"]["ticketTypes"][0]["id"]);
     let path = format!("/events/{event}.ics");
-    assert_eq!(get(&app, &path, None).await.status(), 404, "a draft has no calendar");
+    assert_eq!(
+        get(&app, &path, None).await.status(),
+        404,
+        "a draft has no calendar"
+    );
     app.publish(&organizer, &event).await;
 
     let res = get(&app, &path, None).await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
     let events = parse_ics(&res.text().await.unwrap());
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].get_summary(), Some("Calendar Gala"));
     assert_eq!(utc(events[0].get_start()), starts);
     assert_eq!(utc(events[0].get_end()), ends);
-    assert_eq!(events[0].get_status(), Some(icalendar::EventStatus::Confirmed));
+    assert_eq!(
+        events[0].get_status(),
+        Some(icalendar::EventStatus::Confirmed)
+    );
 
     // The personal feed lists the events the user holds tickets for.
     ticket_of(&app, &fan, &ticket_type).await;
-    let url = str_of(&app.ok(Some(&fan.access), "{ myCalendarUrl }", json!({})).await["myCalendarUrl"]);
-    let feed = url.split_once("/calendar/").map(|(_, t)| format!("/calendar/{t}")).unwrap();
+    let url = str_of(
+        &app.ok(Some(&fan.access), "{ myCalendarUrl }", json!({}))
+            .await["myCalendarUrl"],
+    );
+    let feed = url
+        .split_once("/calendar/")
+        .map(|(_, t)| format!("/calendar/{t}"))
+        .unwrap();
     assert!(feed.ends_with(".ics"), "{url}");
     let events = parse_ics(&get(&app, &feed, None).await.text().await.unwrap());
     assert_eq!(events.len(), 1);
@@ -535,16 +700,27 @@ async fn event_and_personal_ics_parse_with_the_right_start_end_and_status() {
     for p in [path.as_str(), feed.as_str()] {
         let events = parse_ics(&get(&app, p, None).await.text().await.unwrap());
         assert_eq!(events.len(), 1, "{p}");
-        assert_eq!(events[0].get_status(), Some(icalendar::EventStatus::Cancelled), "{p}");
+        assert_eq!(
+            events[0].get_status(),
+            Some(icalendar::EventStatus::Cancelled),
+            "{p}"
+        );
     }
 
     // Rotating the token retires the old feed.
     let rotated = str_of(
-        &app.ok(Some(&fan.access), "mutation { rotateCalendarToken }", json!({}))
-            .await["rotateCalendarToken"],
+        &app.ok(
+            Some(&fan.access),
+            "mutation { rotateCalendarToken }",
+            json!({}),
+        )
+        .await["rotateCalendarToken"],
     );
     assert_ne!(rotated, url);
     assert_eq!(get(&app, &feed, None).await.status(), 404);
-    let fresh = rotated.split_once("/calendar/").map(|(_, t)| format!("/calendar/{t}")).unwrap();
+    let fresh = rotated
+        .split_once("/calendar/")
+        .map(|(_, t)| format!("/calendar/{t}"))
+        .unwrap();
     assert_eq!(get(&app, &fresh, None).await.status(), 200);
 }
