@@ -82,6 +82,9 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "seatMap.graphql",
     "blockSeats.graphql",
     "seatMapUpdates.graphql",
+    "checkIn.graphql",
+    "attendees.graphql",
+    "checkIns.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`
