@@ -743,3 +743,48 @@ async fn a_ticket_whose_reservation_is_not_paid_is_not_valid_yet() {
     assert!(res["data"]["checkIn"]["checkedInAt"].is_null());
     assert_eq!(res["data"]["checkIn"]["ticket"]["id"], d.ticket.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs TEST_REDIS_URL (pub/sub across instances): run with --ignored"]
+async fn two_instances_sign_alike_and_a_door_watching_one_sees_scans_made_through_the_other() {
+    assert!(
+        std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty()),
+        "set TEST_REDIS_URL: without Redis, instances do not share live signals"
+    );
+    let app = spawn_app().await;
+    let settings = crate::helpers::test_settings(app.db.as_ref().expect("own database"), &[]);
+    let second = crate::helpers::spawn_instance(settings).await;
+    assert_eq!(
+        get_text_of(&app, "/.well-known/ticket-key").await,
+        get_text_of(&second, "/.well-known/ticket-key").await,
+        "one key per deployment"
+    );
+
+    let d = door(&app, "twin").await;
+    let mut ws = WsClient::connected(second.addr, Some(&d.organizer.access)).await;
+    ws.subscribe(
+        "door",
+        "subscription($e: ID!) { checkIns(eventId: $e) { status ticket { id } } }",
+        json!({ "e": d.event }),
+    )
+    .await;
+    // A code issued by the first instance admits through it; the second's door hears it.
+    assert_eq!(
+        status_of(&app, &d.organizer, &d.event, &d.code).await,
+        "ADMITTED"
+    );
+    let data = ws.next_data("door", Duration::from_secs(1)).await;
+    assert_eq!(data["checkIns"]["status"], "ADMITTED");
+    assert_eq!(data["checkIns"]["ticket"]["id"], d.ticket.as_str());
+    // And the second instance knows the code too.
+    assert_eq!(
+        status_of(&second, &d.organizer, &d.event, &d.code).await,
+        "ALREADY_CHECKED_IN"
+    );
+    ws.close().await;
+    second.stop().await;
+}
+
+async fn get_text_of(app: &TestApp, path: &str) -> String {
+    get(app, path, None).await.text().await.unwrap()
+}
