@@ -164,7 +164,7 @@ impl TicketsQuery {
     /// Keep it private: anyone with the URL can read it (`rotateCalendarToken` replaces it).
     async fn my_calendar_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let viewer = ctx.require_viewer()?;
-        let token = service::calendar_token(ctx.state(), viewer).await?;
+        let token = super::exports::calendar_token(ctx.state(), viewer).await?;
         Ok(calendar_url(ctx, &token))
     }
 }
@@ -238,7 +238,7 @@ impl TicketsMutation {
     /// new URL.
     async fn rotate_calendar_token(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let viewer = ctx.require_viewer()?;
-        let token = service::rotate_calendar_token(ctx.state(), viewer).await?;
+        let token = super::exports::rotate_calendar_token(ctx.state(), viewer).await?;
         Ok(calendar_url(ctx, &token))
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use uuid::Uuid;
 
-use super::{calendar, pdf, service};
+use super::{calendar, exports, pdf, service};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ async fn ticket_pdf(
         let id = id_with_suffix(&file, ".pdf")?;
         // A bad or missing token is a 404 as well: the URL must not say whether the ticket exists.
         let viewer = viewer(&state, &headers).await.ok().flatten();
-        let sheet = service::printable(&state, viewer.as_ref(), id).await?;
+        let sheet = exports::printable(&state, viewer.as_ref(), id).await?;
         let page = pdf::PdfTicket {
             event_title: sheet.event.title.clone(),
             starts_at: sheet
@@ -76,8 +76,8 @@ async fn attendees_csv(
         let viewer = viewer(&state, &headers)
             .await?
             .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-        let rows = service::attendee_list(&state, &viewer, id).await?;
-        service::attendees_csv(&state.tickets, &rows)
+        let rows = exports::attendee_list(&state, &viewer, id).await?;
+        exports::attendees_csv(&state.tickets, &rows)
     }
     .await;
     match result {
@@ -90,7 +90,7 @@ async fn attendees_csv(
 async fn event_ics(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let result = async {
         let id = id_with_suffix(&file, ".ics")?;
-        let event = service::public_event(&state, id).await?;
+        let event = exports::public_event(&state, id).await?;
         Ok(calendar::render(&event.title.clone(), &[event]))
     }
     .await;
@@ -103,7 +103,7 @@ async fn calendar_feed(State(state): State<AppState>, Path(file): Path<String>) 
         let token = file
             .strip_suffix(".ics")
             .ok_or_else(|| AppError::NotFound("no such calendar".into()))?;
-        let events = service::calendar_feed(&state, token).await?;
+        let events = exports::calendar_feed(&state, token).await?;
         Ok(calendar::render("My Evenntify tickets", &events))
     }
     .await;
