@@ -438,6 +438,12 @@ mod tests {
             ("CARD_TIMEOUT_MS", "soon"),
             ("TRUSTED_PROXIES", "10.0.0.1,nope"),
             ("MAX_QUERY_DEPTH", "2"),
+            ("TICKET_SIGNING_KEY", "too-short"),
+            (
+                "TICKET_SIGNING_KEY",
+                "AAAA+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            ("PUBLIC_URL", "example.com"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value} gave {err}");
@@ -446,6 +452,23 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bind_address_and_a_ticket_key_is_optional() {
+        let s = settings(&[("BIND_ADDR", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(s.public_url, "http://0.0.0.0:9000");
+        assert!(s.ticket_signing_key.is_none());
+        let s = settings(&[
+            ("PUBLIC_URL", "https://tickets.example.com/"),
+            (
+                "TICKET_SIGNING_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.public_url, "https://tickets.example.com");
+        assert!(s.ticket_signing_key.is_some());
     }
 
     #[test]
