@@ -49,6 +49,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// `JWT_SECRET`: required with PostgreSQL; with SQLite, generated once and stored if absent.
     pub jwt_secret: Option<Secret>,
+    /// `TICKET_SIGNING_KEY`: optional base64url (no padding) of a 32-byte Ed25519 seed that
+    /// signs ticket codes; without it a key is generated once and stored in the database.
+    pub ticket_signing_key: Option<Secret>,
+    /// `PUBLIC_URL`: how clients reach this server (links such as the calendar feed);
+    /// default `http://BIND_ADDR`.
+    pub public_url: String,
     /// `BIND_ADDR`: where the HTTP server listens.
     pub bind_addr: SocketAddr,
     /// `HOLD_SECONDS`: how long a reservation holds its seats.
@@ -176,6 +182,24 @@ impl Settings {
             None => None,
         };
 
+        let ticket_signing_key = match get("TICKET_SIGNING_KEY") {
+            Some(v) => {
+                use base64::Engine;
+                let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(v.trim())
+                    .ok()
+                    .filter(|b| b.len() == 32);
+                if seed.is_none() {
+                    return Err(invalid(
+                        "TICKET_SIGNING_KEY",
+                        "must be base64url without padding of a 32-byte Ed25519 seed",
+                    ));
+                }
+                Some(Secret::new(v.trim()))
+            }
+            None => None,
+        };
+
         let bind_addr = match get("BIND_ADDR") {
             Some(v) => v.parse().map_err(|_| {
                 invalid(
@@ -184,6 +208,15 @@ impl Settings {
                 )
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let public_url = match get("PUBLIC_URL") {
+            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
+                v.trim_end_matches('/').to_string()
+            }
+            Some(_) => {
+                return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
+            }
+            None => format!("http://{bind_addr}"),
         };
 
         let hold_seconds = parse_number(&get, "HOLD_SECONDS", 600, 1, 86_400)?;
@@ -287,6 +320,8 @@ impl Settings {
             database_url,
             redis_url,
             jwt_secret,
+            ticket_signing_key,
+            public_url,
             bind_addr,
             hold_seconds,
             waitlist_offer_seconds,
@@ -408,6 +443,12 @@ mod tests {
             ("CARD_TIMEOUT_MS", "soon"),
             ("TRUSTED_PROXIES", "10.0.0.1,nope"),
             ("MAX_QUERY_DEPTH", "2"),
+            ("TICKET_SIGNING_KEY", "too-short"),
+            (
+                "TICKET_SIGNING_KEY",
+                "AAAA+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            ("PUBLIC_URL", "example.com"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value} gave {err}");
@@ -416,6 +457,23 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bind_address_and_a_ticket_key_is_optional() {
+        let s = settings(&[("BIND_ADDR", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(s.public_url, "http://0.0.0.0:9000");
+        assert!(s.ticket_signing_key.is_none());
+        let s = settings(&[
+            ("PUBLIC_URL", "https://tickets.example.com/"),
+            (
+                "TICKET_SIGNING_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.public_url, "https://tickets.example.com");
+        assert!(s.ticket_signing_key.is_some());
     }
 
     #[test]

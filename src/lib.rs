@@ -24,4 +24,5 @@ pub mod seed; // `evenntify seed`: idempotent demo data
 pub mod sockets; // open WebSockets: caps per address, closing a revoked session's sockets
 pub mod state; // AppState: what every request shares (database, settings, keys, hubs), built at startup
 pub mod telemetry; // tracing subscriber setup
+pub mod tickets; // signed ticket codes, QR and PDF tickets, check-in, attendees, calendars
 pub mod waitlist; // waitlists per ticket type: queueing for returned seats, offers first come first served

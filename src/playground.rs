@@ -90,6 +90,9 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "refundQuote.graphql",
     "transferTicket.graphql",
     "myTickets.graphql",
+    "checkIn.graphql",
+    "attendees.graphql",
+    "checkIns.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`

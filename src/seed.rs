@@ -1,5 +1,6 @@
 //! `evenntify seed`: demo data for trying the API: organizers, buyers with wallet balances,
-//! published events with several ticket types, and some reservations and payments.
+//! published events with several ticket types, some reservations and payments, and one ticket
+//! checked in at the door.
 //!
 //! Idempotent: users are found by username, events by (organizer, title), and every top-up,
 //! reservation and payment carries a fixed idempotency key, so running it again changes nothing.
@@ -216,10 +217,51 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
         }
     }
     events.push(seated_demo(state, &organizers[0], &buyers[1]).await?);
+    check_in_one(state, &organizers, &events).await?;
     Ok(Seeded {
         logins,
         events: events.len(),
     })
+}
+
+/// Scans the first demo ticket in at its event's door (as its organizer), so the attendee list,
+/// `checkedIn` and the scan log have something to show. Once: a rerun finds it checked in.
+async fn check_in_one(
+    state: &AppState,
+    organizers: &[entity::user::Model],
+    events: &[event::Model],
+) -> AppResult<()> {
+    use entity::ticket;
+    use sea_orm::QueryOrder;
+    let ids = events.iter().map(|e| e.id);
+    let done = ticket::Entity::find()
+        .filter(ticket::Column::EventId.is_in(ids.clone()))
+        .filter(ticket::Column::CheckedInAt.is_not_null())
+        .one(&state.db)
+        .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let Some(first) = ticket::Entity::find()
+        .filter(ticket::Column::EventId.is_in(ids))
+        .filter(ticket::Column::Status.eq(ticket::TicketStatus::Valid))
+        .order_by_asc(ticket::Column::CreatedAt)
+        .order_by_asc(ticket::Column::Id)
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(organizer) = events
+        .iter()
+        .find(|e| e.id == first.event_id)
+        .and_then(|e| organizers.iter().find(|o| o.id == e.organizer_id))
+    else {
+        return Ok(());
+    };
+    let code = crate::tickets::service::code_of(&state.tickets, &first);
+    crate::tickets::service::check_in(state, &viewer(organizer), first.event_id, &code).await?;
+    Ok(())
 }
 
 const SEATED_VENUE: &str = "Teatro do Porto";

@@ -30,6 +30,8 @@ pub struct AppState {
     pub rate: Arc<crate::ratelimit::RateLimiter>,
     /// Automatic persisted queries (in Redis when configured).
     pub persisted: Arc<crate::graphql::apq::PersistedQueries>,
+    /// Signs ticket codes (`tickets::signing`).
+    pub tickets: Arc<crate::tickets::signing::TicketSigner>,
     /// Armed by tests to make a code path fail at a chosen point.
     #[cfg(feature = "test-faults")]
     pub faults: Arc<crate::faults::Faults>,
@@ -56,6 +58,7 @@ impl AppState {
             .transpose()
             .context("invalid REDIS_URL")?;
         let deployment = crate::db::deployment_id(&db).await?;
+        let tickets = Arc::new(ticket_signer(&db, &settings).await?);
         // One connection manager for commands (rate limits, persisted queries, publishing),
         // shared by clones, reconnecting by itself; created lazily so a Redis that is down at
         // startup only degrades the instance. Pub/sub keeps a subscriber connection of its own.
@@ -115,6 +118,7 @@ impl AppState {
             ))
         };
         Ok(AppState {
+            tickets,
             persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(
                 commands,
                 &deployment,
@@ -133,4 +137,21 @@ impl AppState {
             redis,
         })
     }
+}
+
+/// `TICKET_SIGNING_KEY` when set; otherwise a key generated on first start and stored in the
+/// database (both backends), so every instance signs alike and codes survive restarts.
+async fn ticket_signer(
+    db: &DatabaseConnection,
+    settings: &Settings,
+) -> anyhow::Result<crate::tickets::signing::TicketSigner> {
+    use crate::tickets::signing::TicketSigner;
+    let seed = match &settings.ticket_signing_key {
+        Some(seed) => seed.expose().to_string(),
+        None => {
+            crate::db::stored_setting(db, "ticket_signing_key", TicketSigner::generate_seed())
+                .await?
+        }
+    };
+    TicketSigner::from_seed_base64(&seed).context("invalid TICKET_SIGNING_KEY")
 }

@@ -1,11 +1,14 @@
 //! SeaORM entities for Evenntify: table shapes only, no GraphQL and no business rules.
 
 pub mod app_setting;
+pub mod calendar_token;
 pub mod card_charge;
 pub mod card_charge_refund;
 pub mod card_refund;
+pub mod check_in_scan;
 pub mod event;
 pub mod event_seat;
+pub mod event_staff;
 pub mod ledger_entry;
 pub mod notification;
 pub mod refresh_token;

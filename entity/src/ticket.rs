@@ -1,4 +1,5 @@
-//! One seat of a confirmed reservation, with its unguessable code.
+//! One seat of a confirmed reservation. `code` is a random internal reference; the code a
+//! holder carries is signed from the ticket id, event id and `code_version`.
 
 use sea_orm::entity::prelude::*;
 
@@ -30,6 +31,13 @@ pub struct Model {
     /// The name printed on the ticket, when the holder set one.
     pub holder_name: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Signed into the ticket's code (`tickets::signing`); re-issuing the code increments it,
+    /// so a code with an older version is revoked.
+    pub code_version: i32,
+    /// When the ticket was admitted at the door (set once, by a conditional update).
+    pub checked_in_at: Option<DateTimeUtc>,
+    /// Who admitted it.
+    pub checked_in_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -207,7 +207,7 @@ pub async fn jwt_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow:
 
 /// The value stored under `key` in `app_settings`, storing `generated` first if there is none.
 /// Two instances starting at once both try to insert; the first wins and both read it back.
-async fn stored_setting(
+pub async fn stored_setting(
     db: &DatabaseConnection,
     key: &str,
     generated: String,

@@ -13,6 +13,7 @@ use crate::reports::graphql::{ReportsQuery, ReportsSubscription};
 use crate::reservations::graphql::{ReservationsMutation, ReservationsQuery};
 use crate::seating::graphql::{SeatingMutation, SeatingQuery, SeatingSubscription};
 use crate::state::AppState;
+use crate::tickets::graphql::{TicketsMutation, TicketsQuery, TicketsSubscription};
 use crate::waitlist::graphql::{WaitlistMutation, WaitlistQuery, WaitlistSubscription};
 
 /// Everything a client can read.
@@ -26,6 +27,7 @@ pub struct Query(
     NotificationsQuery,
     SeatingQuery,
     WaitlistQuery,
+    TicketsQuery,
 );
 
 /// Everything a client can change.
@@ -38,6 +40,7 @@ pub struct Mutation(
     NotificationsMutation,
     SeatingMutation,
     WaitlistMutation,
+    TicketsMutation,
 );
 
 /// Everything a client can watch live (over WebSocket).
@@ -48,6 +51,7 @@ pub struct Subscription(
     NotificationsSubscription,
     SeatingSubscription,
     WaitlistSubscription,
+    TicketsSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

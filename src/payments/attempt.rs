@@ -195,6 +195,11 @@ pub(super) async fn confirm(
         created_at: Set(at),
         seat_id: Set(seat_id),
         holder_name: Set(None),
+        // The holder's code is signed from the id, event and this version
+        // (`tickets::service::code_of`); `code` stays a random internal reference.
+        code_version: Set(1),
+        checked_in_at: Set(None),
+        checked_in_by: Set(None),
     });
     ticket::Entity::insert_many(tickets).exec(db).await?;
     crate::reports::outbox::record(db, t).await?;

@@ -9,5 +9,3 @@ pub mod orphans;
 pub mod refunds;
 pub mod service;
 mod wallet;
-
-pub use attempt::ticket_code;

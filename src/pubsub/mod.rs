@@ -26,6 +26,8 @@ pub mod topic {
     pub const WAITLIST: &str = "waitlist";
     /// A login session was revoked (payload: the session id): close its WebSockets.
     pub const SESSION_REVOKED: &str = "session_revoked";
+    /// A scan at an event's door (JSON of `tickets::service::ScanAnnouncement`).
+    pub const CHECK_INS: &str = "check_ins";
     /// Local only: the Redis subscription was re-established; listeners should catch up from the
     /// database for anything published while it was down.
     pub const RESUBSCRIBED: &str = "_resubscribed";

@@ -43,6 +43,8 @@ pub struct EventSummary {
     occupancy: f64,
     /// Payment attempts that failed (declined, insufficient funds, expired hold, errors).
     failed_payments: i32,
+    /// Valid tickets admitted at the door.
+    checked_in: i32,
 }
 
 impl From<&Summary> for EventSummary {
@@ -58,6 +60,7 @@ impl From<&Summary> for EventSummary {
             kept_cents: Cents(s.kept_cents),
             occupancy: s.occupancy(),
             failed_payments: int(s.failed_payments),
+            checked_in: int(s.checked_in),
         }
     }
 }

@@ -122,9 +122,20 @@ impl Ticket {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// Unguessable 12-character code shown at the door.
-    async fn code(&self) -> &str {
-        &self.0.code
+    /// The code shown at the door: `base64url(payload).base64url(signature)`, an Ed25519
+    /// signature over the ticket id, event id and version, verifiable offline with
+    /// `ticketVerificationKey`. A transfer, cancellation or refund revokes it.
+    async fn code(&self, ctx: &Context<'_>) -> String {
+        crate::tickets::service::code_of(&ctx.state().tickets, &self.0)
+    }
+    /// The code as an SVG image of a QR code.
+    async fn qr_svg(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let code = crate::tickets::service::code_of(&ctx.state().tickets, &self.0);
+        Ok(crate::tickets::qr::svg(&code).map_err(AppError::internal)?)
+    }
+    /// When the ticket was admitted at the door; null until then.
+    async fn checked_in_at(&self) -> Option<DateTime<Utc>> {
+        self.0.checked_in_at
     }
     /// Who holds it now: the buyer, or whoever it was last transferred to.
     async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {

@@ -48,8 +48,8 @@ async fn held(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<ticket::
         .ok_or_else(|| AppError::NotFound(format!("ticket {id} not found")))
 }
 
-/// Passes a valid ticket from its holder to `to_username`, before the event starts and when the
-/// organizer allows transfers. The ticket gets a new code at once (the old one admits nobody),
+/// Passes a valid ticket from its holder to `to_username`, before the event starts and before
+/// check-in, when the organizer allows transfers. The ticket gets a new code at once (the old one admits nobody),
 /// the printed name is cleared for the new holder to set, and both are notified. The conditional
 /// UPDATE (`user_id` still the holder, still VALID) decides, so two racing transfers of one
 /// ticket cannot both succeed.
@@ -76,10 +76,8 @@ pub async fn transfer(
     // Shared lock: a cancelEvent cannot slip in between (it would void the ticket).
     let ev = lock_event(&txn, t.event_id).await?;
     transferable(&ev)?;
-    let code = crate::payments::ticket_code();
     let done = ticket::Entity::update_many()
         .col_expr(ticket::Column::UserId, Expr::value(to.id))
-        .col_expr(ticket::Column::Code, Expr::value(code.clone()))
         .col_expr(
             ticket::Column::HolderName,
             Expr::value(Option::<String>::None),
@@ -87,19 +85,29 @@ pub async fn transfer(
         .filter(ticket::Column::Id.eq(t.id))
         .filter(ticket::Column::UserId.eq(viewer.user_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+        // Before check-in only: a ticket that got someone in is spent.
+        .filter(ticket::Column::CheckedInAt.is_null())
         .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
-        return Err(AppError::Conflict(
-            "this ticket is no longer yours to transfer, or no longer valid".into(),
-        ));
+        let current = ticket::Entity::find_by_id(t.id).one(&txn).await?;
+        return Err(if current.is_some_and(|c| c.checked_in_at.is_some()) {
+            AppError::Conflict("this ticket was already used at the door".into())
+        } else {
+            AppError::Conflict(
+                "this ticket is no longer yours to transfer, or no longer valid".into(),
+            )
+        });
     }
+    // A new version of the signed code: the old one scans REVOKED.
+    let old_code = crate::tickets::service::code_of(&state.tickets, &t);
+    crate::tickets::service::reissue_code(&txn, t.id).await?;
     ticket_transfer::ActiveModel {
         id: Set(Uuid::now_v7()),
         ticket_id: Set(t.id),
         from_user_id: Set(viewer.user_id),
         to_user_id: Set(to.id),
-        old_code: Set(t.code.clone()),
+        old_code: Set(old_code),
         created_at: Set(now()),
     }
     .insert(&txn)

@@ -13,7 +13,6 @@ use crate::helpers::{
 use chrono::{DateTime, Utc};
 use entity::card_charge;
 use entity::reservation::{self, ReservationStatus};
-use entity::ticket;
 use entity::ticket_type;
 use entity::waitlist_entry::{self, WaitlistStatus};
 use futures::future::join_all;
@@ -779,13 +778,22 @@ async fn a_transferred_ticket_gets_a_new_code_and_shows_in_the_new_holders_ticke
     assert!(moved["holderName"].is_null(), "the new holder names it");
     assert_eq!(moved["event"]["id"], json!(event));
 
-    // The old code admits nobody: no ticket carries it any more.
-    let with_old = ticket::Entity::find()
-        .filter(ticket::Column::Code.eq(old_code.clone()))
-        .all(&app.state.db)
-        .await
-        .unwrap();
-    assert!(with_old.is_empty());
+    // At the door the old code is REVOKED and the new one admits.
+    const CHECK_IN: &str =
+        "mutation($e: ID!, $c: String!) { checkIn(eventId: $e, code: $c) { status } }";
+    let scan = |code: Value| {
+        let (app, organizer, event) = (&app, &organizer, event.clone());
+        async move {
+            app.ok(
+                Some(&organizer.access),
+                CHECK_IN,
+                json!({ "e": event, "c": code }),
+            )
+            .await["checkIn"]["status"]
+                .clone()
+        }
+    };
+    assert_eq!(scan(json!(old_code)).await, "REVOKED");
 
     let theirs = app.ok(Some(&friend.access), MY_TICKETS, json!({})).await;
     let theirs = nodes(&theirs["myTickets"]);
@@ -828,6 +836,16 @@ async fn a_transferred_ticket_gets_a_new_code_and_shows_in_the_new_holders_ticke
         )
         .await;
     assert_eq!(error_code(&unknown), "BAD_USER_INPUT");
+    // Once it got someone in, it cannot change hands.
+    assert_eq!(scan(moved["code"].clone()).await, "ADMITTED");
+    let spent = app
+        .gql(
+            Some(&friend.access),
+            TRANSFER,
+            json!({ "id": ticket, "to": "tr_buyer" }),
+        )
+        .await;
+    assert_eq!(error_code(&spent), "CONFLICT", "{spent:#}");
 
     // The organizer forbids transfers.
     let off = app

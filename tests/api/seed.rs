@@ -1,7 +1,7 @@
 //! `evenntify seed`: demo data that works through the API, and running it twice changes nothing.
 
 use crate::helpers::{TestApp, spawn_app};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 async fn counts(app: &TestApp) -> Vec<u64> {
@@ -15,6 +15,10 @@ async fn counts(app: &TestApp) -> Vec<u64> {
         entity::venue::Entity::find().count(db).await.unwrap(),
         entity::event_seat::Entity::find().count(db).await.unwrap(),
         entity::ledger_entry::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+        entity::check_in_scan::Entity::find()
             .count(db)
             .await
             .unwrap(),
@@ -39,6 +43,12 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
         "a second run changes nothing"
     );
     assert_eq!(first.logins, second.logins);
+    let checked_in = entity::ticket::Entity::find()
+        .filter(entity::ticket::Column::CheckedInAt.is_not_null())
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(checked_in, 1, "the demo has one checked-in ticket");
     assert_eq!(
         first.events, 5,
         "four general-admission events and a seated one"
