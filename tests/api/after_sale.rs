@@ -333,7 +333,9 @@ async fn seats_held_back_for_a_large_entry_are_offered_to_a_smaller_one_that_joi
 #[tokio::test]
 async fn racing_returns_across_two_instances_offer_each_seat_once_in_queue_order() {
     let db = TestDb::new().await;
-    let vars = [("HOLD_SECONDS", "3"), ("SWEEP_INTERVAL_SECONDS", "1")];
+    // Holds are long (the set-up must not see one lapse under load); the 25 to race are made
+    // due at the start of the race, and both instances' sweepers (every second) release them.
+    let vars = [("HOLD_SECONDS", "600"), ("SWEEP_INTERVAL_SECONDS", "1")];
     let (s1, s2) = (test_settings(&db, &vars), test_settings(&db, &vars));
     let one = spawn_on(db, s1).await;
     let two = spawn_instance(s2).await;
@@ -362,12 +364,17 @@ async fn racing_returns_across_two_instances_offer_each_seat_once_in_queue_order
         let app = if i % 2 == 0 { &one } else { &two };
         entries.push(str_of(&join(app, p, &tt, 1).await["id"]));
     }
-    let deadline = reservation::Entity::find_by_id(uuid(held.last().unwrap()))
-        .one(&one.state.db)
+    let due = reservation::Entity::update_many()
+        .col_expr(
+            reservation::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(Utc::now() + chrono::Duration::milliseconds(500)),
+        )
+        .filter(reservation::Column::Id.is_in(held.iter().map(|h| uuid(h))))
+        .exec(&one.state.db)
         .await
-        .unwrap()
-        .unwrap()
-        .expires_at;
+        .unwrap();
+    assert_eq!(due.rows_affected, 25);
+    let deadline = Utc::now() + chrono::Duration::milliseconds(500);
 
     // The public buyer tries all along; whatever it gets must come after the queue emptied.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
