@@ -223,6 +223,10 @@ impl Application {
             self.state.clone(),
             self.state.live.stop.subscribe(),
         ));
+        let mailer = tokio::spawn(crate::mail::delivery::run(
+            self.state.clone(),
+            self.state.live.stop.subscribe(),
+        ));
         let app = router(self.state.clone());
         // When the signal comes: close WebSockets (1001) and stop background work at once, and
         // give in-flight requests SHUTDOWN_TIMEOUT_SECONDS to finish.
@@ -254,6 +258,7 @@ impl Application {
         };
         let _ = self.state.live.stop.send(true);
         let _ = sweeper.await;
+        let _ = mailer.await;
         self.state.db.clone().close().await.ok();
         Ok(served?)
     }

@@ -11,6 +11,7 @@ pub mod faults; // fault injection points for tests (armed only with the `test-f
 pub mod graphql; // schema assembly, request context, HTTP and WebSocket transports, shared types
 pub mod input; // client input checked alike by several domains (idempotency keys)
 pub mod live; // pub/sub hubs for reports, availability and notifications; post-commit effects
+pub mod mail; // the e-mail outbox, its templates and the SMTP / .eml delivery worker
 pub mod metrics; // per-instance counters rendered as Prometheus text
 pub mod notifications; // stored, live-pushed notifications about reservations and money
 pub mod payments; // wallets, the ledger, the card gateway, paying for reservations

@@ -5,6 +5,7 @@ pub mod card_charge;
 pub mod event;
 pub mod event_seat;
 pub mod ledger_entry;
+pub mod mail_outbox;
 pub mod notification;
 pub mod refresh_token;
 pub mod report_sequence;

@@ -12,6 +12,7 @@ mod m20261121_000003_create_reservations_and_payments;
 mod m20261121_000004_create_live_reports_and_notifications;
 mod m20261201_000005_session_addresses;
 mod m20261201_000006_create_seating;
+mod m20261201_000009_accounts_mail_audit;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_create_live_reports_and_notifications::Migration),
             Box::new(m20261201_000005_session_addresses::Migration),
             Box::new(m20261201_000006_create_seating::Migration),
+            Box::new(m20261201_000009_accounts_mail_audit::Migration),
         ]
     }
 }

@@ -113,6 +113,10 @@ pub async fn create_user(state: &AppState, input: NewAccount) -> AppResult<user:
         password_hash: Set(password_hash),
         role: Set(input.role),
         created_at: Set(now()),
+        display_name: Set(None),
+        email_reminders: Set(true),
+        suspended_at: Set(None),
+        suspended_reason: Set(None),
     };
     model.insert(&state.db).await.map_err(|err| {
         // The column's unique constraint, as PostgreSQL names it (SQLite names the column).

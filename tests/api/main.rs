@@ -12,6 +12,7 @@ mod events;
 mod guardrails;
 mod hardening;
 mod http;
+mod mail;
 mod newcomer;
 mod payments;
 mod race;
