@@ -7,4 +7,5 @@ pub mod graphql;
 pub mod ledger;
 pub mod orphans;
 pub mod service;
+pub mod top_up;
 mod wallet;

@@ -22,3 +22,4 @@ mod schema;
 mod seating;
 mod seed;
 mod subscriptions;
+mod topups;

@@ -50,8 +50,10 @@ async fn wallet_history(app: &TestApp, who: &Account) -> Vec<Value> {
     nodes(&data["wallet"]["transactions"])
 }
 
+/// The card charges of reservation payments (top-ups are charged to cards too: `topup:…`).
 async fn card_charges(app: &TestApp) -> Vec<card_charge::Model> {
     card_charge::Entity::find()
+        .filter(card_charge::Column::IdempotencyKey.starts_with("pay:"))
         .all(&app.state.db)
         .await
         .unwrap()
