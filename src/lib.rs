@@ -1,6 +1,7 @@
 //! Evenntify: event reservations with live transaction reports, served as one GraphQL API.
 
 pub mod app; // builds the HTTP router and runs the server until it is told to stop
+pub mod audit; // the append-only audit log: who did what, from where; read by admins and organizers
 pub mod auth; // accounts, passwords, JWT access tokens and refresh-token sessions
 pub mod cli; // the `evenntify` command line: serve, migrate, schema, create-admin
 pub mod config; // typed settings read from the environment

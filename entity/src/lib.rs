@@ -1,6 +1,7 @@
 //! SeaORM entities for Evenntify: table shapes only, no GraphQL and no business rules.
 
 pub mod app_setting;
+pub mod audit_entry;
 pub mod card_charge;
 pub mod event;
 pub mod event_seat;

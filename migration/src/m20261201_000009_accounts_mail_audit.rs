@@ -1,5 +1,5 @@
-//! Accounts, e-mail and audit: the e-mail outbox, and the profile columns of users (display
-//! name, reminder opt-out, suspension).
+//! Accounts, e-mail and audit: the e-mail outbox, the append-only audit log, and the profile
+//! columns of users (display name, reminder opt-out, suspension).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -25,6 +25,22 @@ enum MailOutbox {
     LastError,
     CreatedAt,
     SentAt,
+}
+
+/// Who did what: appended in the same transaction as the change, never updated or deleted.
+#[derive(DeriveIden)]
+enum AuditLog {
+    Table,
+    Id,
+    At,
+    ActorId,
+    Action,
+    TargetType,
+    TargetId,
+    EventId,
+    RequestId,
+    ClientAddress,
+    Detail,
 }
 
 #[derive(DeriveIden)]
@@ -71,6 +87,38 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditLog::Table)
+                    .col(pk_uuid(AuditLog::Id))
+                    .col(timestamp_with_time_zone(AuditLog::At))
+                    .col(uuid_null(AuditLog::ActorId))
+                    .col(string_len(AuditLog::Action, 64))
+                    .col(string_len(AuditLog::TargetType, 32))
+                    .col(string_len_null(AuditLog::TargetId, 64))
+                    .col(uuid_null(AuditLog::EventId))
+                    .col(string_len_null(AuditLog::RequestId, 100))
+                    .col(string_len_null(AuditLog::ClientAddress, 64))
+                    .col(text_null(AuditLog::Detail))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, column) in [
+            ("audit_log_at_idx", AuditLog::At),
+            ("audit_log_event_idx", AuditLog::EventId),
+            ("audit_log_actor_idx", AuditLog::ActorId),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(AuditLog::Table)
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         // SQLite adds one column per ALTER TABLE.
         let columns = [
             string_len_null(Users::DisplayName, 100),
@@ -107,6 +155,9 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .drop_table(Table::drop().table(AuditLog::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(MailOutbox::Table).to_owned())
             .await

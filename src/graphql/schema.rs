@@ -3,6 +3,7 @@
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
+use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
@@ -24,6 +25,7 @@ pub struct Query(
     ReportsQuery,
     NotificationsQuery,
     SeatingQuery,
+    AuditQuery,
 );
 
 /// Everything a client can change.

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod audit;
 mod events;
 mod guardrails;
 mod hardening;
