@@ -87,6 +87,31 @@ impl User {
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
+    /// The name shown to others, if the user chose one (`updateProfile`).
+    async fn display_name(&self) -> Option<&str> {
+        self.model.display_name.as_deref()
+    }
+    /// Whether an admin suspended the account; visible only to the user themself and to admins
+    /// (false for anyone else).
+    async fn suspended(&self, ctx: &Context<'_>) -> bool {
+        let allowed = self.own
+            || ctx
+                .viewer()
+                .is_some_and(|v| v.user_id == self.model.id || v.is_admin());
+        allowed && self.model.suspended_at.is_some()
+    }
+}
+
+/// Changes to the logged-in user's profile; a field left out stays as it is, an empty string
+/// clears it.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    /// Contact address for e-mail (booking confirmations, reminders, password resets).
+    email: Option<String>,
+    /// The name shown to others, at most 100 characters.
+    display_name: Option<String>,
+    /// Whether the 24-hour event reminder is e-mailed.
+    email_reminders: Option<bool>,
 }
 
 /// Tokens handed out by `register`, `login` and `refreshToken`.
@@ -203,6 +228,42 @@ impl AuthMutation {
         #[graphql(desc = "The refresh token from the last `AuthPayload`.")] refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         Ok(service::refresh(ctx.state(), &refresh_token).await?.into())
+    }
+
+    /// Changes the logged-in user's profile (e-mail address, display name, reminder e-mails).
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to change.")] input: UpdateProfileInput,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let change = super::profile::ProfileChange {
+            email: input.email,
+            display_name: input.display_name,
+            email_reminders: input.email_reminders,
+        };
+        let updated =
+            super::profile::update_profile(ctx.state(), viewer, &ctx.actor(), change).await?;
+        Ok(User::own(updated))
+    }
+
+    /// Changes the logged-in user's password (the current one must be given) and ends every
+    /// other session of the account; this session stays logged in.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The password in use now.")] current_password: String,
+        #[graphql(desc = "At least 8 characters.")] new_password: String,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.require_viewer()?;
+        Ok(super::profile::change_password(
+            ctx.state(),
+            viewer,
+            &ctx.actor(),
+            current_password,
+            new_password,
+        )
+        .await?)
     }
 
     /// Ends the session the refresh token belongs to; its access tokens stop working too.

@@ -4,6 +4,7 @@ pub mod graphql;
 pub mod jwt;
 pub mod loader;
 pub mod password;
+pub mod profile;
 pub mod service;
 
 use base64::Engine;

@@ -63,7 +63,7 @@ pub fn validate_password(password: &str) -> AppResult<()> {
     Ok(())
 }
 
-fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
+pub(super) fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
     let Some(email) = raw
         .map(|e| e.trim().to_lowercase())
         .filter(|e| !e.is_empty())

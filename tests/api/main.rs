@@ -16,6 +16,7 @@ mod http;
 mod mail;
 mod newcomer;
 mod payments;
+mod profile;
 mod race;
 mod reservations;
 mod resilience;
