@@ -8,6 +8,7 @@ pub mod event_seat;
 pub mod ledger_entry;
 pub mod mail_outbox;
 pub mod notification;
+pub mod password_reset;
 pub mod refresh_token;
 pub mod report_sequence;
 pub mod reservation;

@@ -43,6 +43,18 @@ enum AuditLog {
     Detail,
 }
 
+/// A password-reset token: stored hashed, single-use, valid for an hour.
+#[derive(DeriveIden)]
+enum PasswordResets {
+    Table,
+    Id,
+    UserId,
+    TokenHash,
+    ExpiresAt,
+    UsedAt,
+    CreatedAt,
+}
+
 #[derive(DeriveIden)]
 enum Users {
     Table,
@@ -119,6 +131,19 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .create_table(
+                Table::create()
+                    .table(PasswordResets::Table)
+                    .col(pk_uuid(PasswordResets::Id))
+                    .col(uuid(PasswordResets::UserId))
+                    .col(string_len(PasswordResets::TokenHash, 64).unique_key())
+                    .col(timestamp_with_time_zone(PasswordResets::ExpiresAt))
+                    .col(timestamp_with_time_zone_null(PasswordResets::UsedAt))
+                    .col(timestamp_with_time_zone(PasswordResets::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
         // SQLite adds one column per ALTER TABLE.
         let columns = [
             string_len_null(Users::DisplayName, 100),
@@ -155,6 +180,9 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .drop_table(Table::drop().table(PasswordResets::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(AuditLog::Table).to_owned())
             .await?;

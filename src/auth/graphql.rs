@@ -266,6 +266,31 @@ impl AuthMutation {
         .await?)
     }
 
+    /// Sends a password-reset link to the account's e-mail address (valid for an hour, usable
+    /// once). Always `true`, whether or not such an account exists.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's username or e-mail address.")] username_or_email: String,
+    ) -> async_graphql::Result<bool> {
+        Ok(super::reset::request(ctx.state(), &ctx.actor(), &username_or_email).await?)
+    }
+
+    /// Sets a new password with the token from a reset e-mail, ends every older session of the
+    /// account and logs it in. A used, expired or unknown token is `BAD_USER_INPUT`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token from the reset link.")] token: String,
+        #[graphql(desc = "At least 8 characters.")] new_password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        Ok(
+            super::reset::reset(ctx.state(), &ctx.actor(), &token, new_password)
+                .await?
+                .into(),
+        )
+    }
+
     /// Ends the session the refresh token belongs to; its access tokens stop working too.
     /// Returns false if the token was unknown.
     async fn logout(

@@ -5,6 +5,7 @@ pub mod jwt;
 pub mod loader;
 pub mod password;
 pub mod profile;
+pub mod reset;
 pub mod service;
 
 use base64::Engine;

@@ -209,7 +209,7 @@ async fn known_address(db: &impl ConnectionTrait, user: Uuid, address: &str) -> 
         .is_some())
 }
 
-async fn find_by_username(
+pub(super) async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> AppResult<Option<user::Model>> {
@@ -220,7 +220,7 @@ async fn find_by_username(
 }
 
 /// Starts a new session (refresh-token family) with its first refresh token.
-async fn open_session(
+pub(super) async fn open_session(
     state: &AppState,
     user: user::Model,
     client_address: Option<String>,

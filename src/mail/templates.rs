@@ -14,6 +14,7 @@ pub const NAMES: &[&str] = &[
     "hold_expiring",
     "cancellation",
     "event_cancelled",
+    "password_reset",
 ];
 
 macro_rules! templates {
@@ -48,6 +49,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "hold_expiring",
         "cancellation",
         "event_cancelled",
+        "password_reset",
     );
     env.add_filter("money", money_filter);
     env
@@ -150,13 +152,17 @@ mod tests {
             "reservation": { "quantity": 2, "amount_cents": 2500, "expires_at": "soon" },
             "tickets": [{ "code": "ABCD" }],
             "refund_cents": 2500,
+            "username": "ann",
+            "token": "tok",
         });
         for name in NAMES {
             let r = render(name, &context, &globals).unwrap();
             assert!(!r.subject.is_empty() && r.subject != "Evenntify", "{name}");
             assert!(r.text.contains("ann"), "{name}: {}", r.text);
             assert!(r.html.contains("&lt;b&gt;Jazz"), "{name}: {}", r.html);
-            assert!(r.text.contains("€25.00"), "{name}: {}", r.text);
+            if *name != "password_reset" {
+                assert!(r.text.contains("€25.00"), "{name}: {}", r.text);
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod payments;
 mod profile;
 mod race;
 mod reservations;
+mod reset;
 mod resilience;
 mod schema;
 mod seating;
