@@ -301,3 +301,101 @@ impl AuthMutation {
         Ok(service::logout(ctx.state(), &refresh_token).await?)
     }
 }
+
+crate::connection!(
+    UserConnection,
+    UserEdge,
+    User,
+    "A page of accounts, newest first.",
+    "An account in a page, with its cursor."
+);
+
+/// Narrows `users`; every field is optional and they combine with AND.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// A part of the username or e-mail address, any letter case.
+    search: Option<String>,
+    /// Only accounts with this role.
+    role: Option<RoleGql>,
+    /// Only suspended (true) or only active (false) accounts.
+    suspended: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// Admins only: the accounts, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which accounts.")] filter: Option<UserFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last account already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<UserConnection> {
+        let viewer = ctx.require_viewer()?;
+        let f = filter.unwrap_or_default();
+        let filter = super::admin::UserFilter {
+            search: f.search,
+            role: f.role.map(Into::into),
+            suspended: f.suspended,
+        };
+        let page = super::admin::list(
+            ctx.state(),
+            viewer,
+            filter,
+            crate::graphql::pagination::page_size(first)?,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(page.map(User::public).into())
+    }
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    /// Admins only: gives an account another role. An admin cannot change their own.
+    async fn set_user_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+        #[graphql(desc = "Its new role.")] role: RoleGql,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let updated =
+            super::admin::set_role(ctx.state(), viewer, &ctx.actor(), id, role.into()).await?;
+        Ok(User::public(updated))
+    }
+
+    /// Admins only: suspends an account. It can no longer log in or refresh, and its open
+    /// sessions and WebSockets end at once. An admin cannot suspend themselves.
+    async fn suspend_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+        #[graphql(desc = "Why, for the audit log (1–500 characters).")] reason: String,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let updated = super::admin::suspend(ctx.state(), viewer, &ctx.actor(), id, &reason).await?;
+        Ok(User::public(updated))
+    }
+
+    /// Admins only: lifts a suspension.
+    async fn reinstate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let updated = super::admin::reinstate(ctx.state(), viewer, &ctx.actor(), id).await?;
+        Ok(User::public(updated))
+    }
+}

@@ -1,5 +1,6 @@
 //! Accounts and authentication: registration, login, JWT access tokens, rotating refresh tokens.
 
+pub mod admin;
 pub mod graphql;
 pub mod jwt;
 pub mod loader;

@@ -196,6 +196,11 @@ pub async fn login(
         state.rate.record(Limit::LoginUserGlobal, &name).await;
         return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
     };
+    if user.suspended_at.is_some() {
+        return Err(AppError::Forbidden(
+            "this account is suspended; contact an administrator".into(),
+        ));
+    }
     open_session(state, user, address).await
 }
 
@@ -374,7 +379,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> AppResult<Viewer> {
         .one(&state.db)
         .await?
         .and_then(|(_, user)| user);
-    let Some(account) = account else {
+    // A suspended account's sessions are revoked with the suspension; this also covers a token
+    // checked in the instant between the two.
+    let Some(account) = account.filter(|a| a.suspended_at.is_none()) else {
         return Err(AppError::Unauthenticated(
             "session has been revoked; log in again".into(),
         ));

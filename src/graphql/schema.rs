@@ -4,7 +4,7 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
 use crate::audit::graphql::AuditQuery;
-use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::auth::graphql::{AdminMutation, AdminQuery, AuthMutation, AuthQuery};
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
     NotificationsMutation, NotificationsQuery, NotificationsSubscription,
@@ -26,6 +26,7 @@ pub struct Query(
     NotificationsQuery,
     SeatingQuery,
     AuditQuery,
+    AdminQuery,
 );
 
 /// Everything a client can change.
@@ -37,6 +38,7 @@ pub struct Mutation(
     PaymentsMutation,
     NotificationsMutation,
     SeatingMutation,
+    AdminMutation,
 );
 
 /// Everything a client can watch live (over WebSocket).
