@@ -88,6 +88,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        if let Err(err) = super::reminders::queue_due(&state).await {
+            tracing::warn!(error = ?err, "queueing event reminders failed; retrying");
+        }
         if let Err(err) = deliver_due(&state, &transport).await {
             tracing::warn!(error = ?err, "e-mail delivery round failed; retrying");
         }

@@ -4,4 +4,5 @@
 pub mod delivery; // the worker: claims due messages, sends them, retries with backoff
 pub mod messages; // the context of each notification's e-mail, taken inside its transaction
 pub mod outbox; // enqueueing (in the caller's transaction), claiming and marking messages
+pub mod reminders; // the 24-hour event reminder, once per holder (a unique dedupe key)
 pub mod templates; // templates/mail/*: subject, plain text and HTML, in the platform currency

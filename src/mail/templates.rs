@@ -15,6 +15,7 @@ pub const NAMES: &[&str] = &[
     "cancellation",
     "event_cancelled",
     "password_reset",
+    "event_reminder",
 ];
 
 macro_rules! templates {
@@ -50,6 +51,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "cancellation",
         "event_cancelled",
         "password_reset",
+        "event_reminder",
     );
     env.add_filter("money", money_filter);
     env
@@ -160,7 +162,7 @@ mod tests {
             assert!(!r.subject.is_empty() && r.subject != "Evenntify", "{name}");
             assert!(r.text.contains("ann"), "{name}: {}", r.text);
             assert!(r.html.contains("&lt;b&gt;Jazz"), "{name}: {}", r.html);
-            if *name != "password_reset" {
+            if !["password_reset", "event_reminder"].contains(name) {
                 assert!(r.text.contains("€25.00"), "{name}: {}", r.text);
             }
         }
