@@ -1338,7 +1338,7 @@ async fn random_run(
                         assert_eq!(error_code(&res), "CONFLICT", "{ctx}");
                         me.saw("top-up key clash");
                     } else {
-                        let data = top_up_riding_out_timeouts(&app, user, amount, &key).await;
+                        let data = top_up_riding_out_timeouts(app, user, amount, &key).await;
                         assert_eq!(
                             data["topUpWallet"]["balanceCents"], me.balance,
                             "{ctx}: replayed top-up"
@@ -1347,7 +1347,7 @@ async fn random_run(
                     }
                 } else {
                     let (key, amount) = (new_key(), 500 + rng.below(5_500) as i64);
-                    let data = top_up_riding_out_timeouts(&app, user, amount, &key).await;
+                    let data = top_up_riding_out_timeouts(app, user, amount, &key).await;
                     me.balance += amount;
                     me.top_ups.push((key, amount));
                     assert_eq!(
