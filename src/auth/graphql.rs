@@ -354,6 +354,14 @@ impl AdminQuery {
     }
 }
 
+/// The `userId` argument as a UUID (here rather than `events::graphql::parse_id`, which imports
+/// this file's `User`).
+fn user_id_of(id: &ID) -> Result<uuid::Uuid, crate::error::AppError> {
+    id.parse().map_err(|_| {
+        crate::error::AppError::bad_input(format!("userId `{}` is not a valid id", id.as_str()))
+    })
+}
+
 #[derive(Default)]
 pub struct AdminMutation;
 
@@ -367,7 +375,7 @@ impl AdminMutation {
         #[graphql(desc = "Its new role.")] role: RoleGql,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer()?;
-        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let id = user_id_of(&user_id)?;
         let updated =
             super::admin::set_role(ctx.state(), viewer, &ctx.actor(), id, role.into()).await?;
         Ok(User::public(updated))
@@ -382,7 +390,7 @@ impl AdminMutation {
         #[graphql(desc = "Why, for the audit log (1–500 characters).")] reason: String,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer()?;
-        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let id = user_id_of(&user_id)?;
         let updated = super::admin::suspend(ctx.state(), viewer, &ctx.actor(), id, &reason).await?;
         Ok(User::public(updated))
     }
@@ -394,7 +402,7 @@ impl AdminMutation {
         #[graphql(desc = "The account.")] user_id: ID,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.require_viewer()?;
-        let id = crate::events::graphql::parse_id(&user_id, "userId")?;
+        let id = user_id_of(&user_id)?;
         let updated = super::admin::reinstate(ctx.state(), viewer, &ctx.actor(), id).await?;
         Ok(User::public(updated))
     }
