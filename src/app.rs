@@ -38,6 +38,7 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/reset-password", get(reset_password_page))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(ServerState { app, schema })
@@ -224,6 +225,10 @@ impl Application {
             self.state.clone(),
             self.state.live.stop.subscribe(),
         ));
+        let mailer = tokio::spawn(crate::mail::delivery::run(
+            self.state.clone(),
+            self.state.live.stop.subscribe(),
+        ));
         let app = router(self.state.clone());
         // When the signal comes: close WebSockets (1001) and stop background work at once, and
         // give in-flight requests SHUTDOWN_TIMEOUT_SECONDS to finish.
@@ -255,6 +260,7 @@ impl Application {
         };
         let _ = self.state.live.stop.send(true);
         let _ = sweeper.await;
+        let _ = mailer.await;
         self.state.db.clone().close().await.ok();
         Ok(served?)
     }
@@ -278,4 +284,10 @@ pub async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The page a password-reset e-mail links to (`PUBLIC_URL/reset-password?token=…`): a form that
+/// calls `resetPassword` on this server. Embedded in the binary; it loads nothing from elsewhere.
+async fn reset_password_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../templates/pages/reset-password.html"))
 }

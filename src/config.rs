@@ -52,8 +52,8 @@ pub struct Settings {
     /// `TICKET_SIGNING_KEY`: optional base64url (no padding) of a 32-byte Ed25519 seed that
     /// signs ticket codes; without it a key is generated once and stored in the database.
     pub ticket_signing_key: Option<Secret>,
-    /// `PUBLIC_URL`: how clients reach this server (links such as the calendar feed);
-    /// default `http://BIND_ADDR`.
+    /// `PUBLIC_URL`: how people reach this server, for the links it hands out (the calendar
+    /// feed, the password-reset link in e-mail); default `http://BIND_ADDR`.
     pub public_url: String,
     /// `BIND_ADDR`: where the HTTP server listens.
     pub bind_addr: SocketAddr,
@@ -123,6 +123,18 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the API from a browser
     /// (`*` for any); empty means same-origin only.
     pub cors_allowed_origins: Vec<String>,
+    /// `SMTP_URL`: where e-mail goes (`smtp://user:pass@host:587`, STARTTLS when offered;
+    /// `smtp+tls://host:465` or `smtps://…` for implicit TLS). Unset: `.eml` files in `MAIL_DIR`.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: the sender of every message.
+    pub mail_from: String,
+    /// `MAIL_DIR`: where messages are written as `.eml` files when `SMTP_URL` is unset.
+    pub mail_dir: std::path::PathBuf,
+    /// `MAIL_POLL_INTERVAL_MS`: how often the delivery worker looks for due messages.
+    pub mail_poll_interval: Duration,
+    /// `MAIL_RETRY_BASE_MS`: the first wait after a transient delivery failure; it doubles (with
+    /// jitter) up to an hour, and a message still undelivered after a day is given up.
+    pub mail_retry_base: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -316,7 +328,34 @@ impl Settings {
             })
             .unwrap_or_default();
 
+        let smtp_url = get("SMTP_URL");
+        if let Some(url) = &smtp_url
+            && !["smtp://", "smtps://", "smtp+tls://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(invalid(
+                "SMTP_URL",
+                "must start with smtp://, smtp+tls:// or smtps://",
+            ));
+        }
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "Evenntify <no-reply@localhost>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "MAIL_FROM",
+                format!("`{mail_from}` is not an address like Evenntify <no-reply@example.com>"),
+            ));
+        }
+        let mail_dir = get("MAIL_DIR").unwrap_or_else(|| "./mail".into()).into();
+        let mail_poll = parse_number(&get, "MAIL_POLL_INTERVAL_MS", 1_000, 10, 600_000)?;
+        let mail_retry = parse_number(&get, "MAIL_RETRY_BASE_MS", 10_000, 10, 3_600_000)?;
+
         Ok(Settings {
+            smtp_url: smtp_url.map(Secret::new),
+            mail_from,
+            mail_dir,
+            mail_poll_interval: Duration::from_millis(mail_poll),
+            mail_retry_base: Duration::from_millis(mail_retry),
             database_url,
             redis_url,
             jwt_secret,
@@ -438,6 +477,10 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("DB_MAX_CONNECTIONS", "-1"),
             ("SWEEP_INTERVAL_SECONDS", "0"),
+            ("SMTP_URL", "http://mail.example.com"),
+            ("MAIL_FROM", "not an address"),
+            ("PUBLIC_URL", "example.com"),
+            ("MAIL_RETRY_BASE_MS", "0"),
             ("MAX_TICKETS_PER_RESERVATION", "1000"),
             ("MAX_TOP_UP_CENTS", "0"),
             ("CARD_TIMEOUT_MS", "soon"),

@@ -12,6 +12,8 @@ pub enum Fault {
     PayAfterDebit,
     /// In `pay` (wallet or card), after every write, just before the commit.
     PayBeforeCommit,
+    /// In `topUpWallet`, after the charge and every write, just before the commit.
+    TopUpBeforeCommit,
 }
 
 #[cfg(feature = "test-faults")]

@@ -1,6 +1,7 @@
 //! Evenntify: event reservations with live transaction reports, served as one GraphQL API.
 
 pub mod app; // builds the HTTP router and runs the server until it is told to stop
+pub mod audit; // the append-only audit log: who did what, from where; read by admins and organizers
 pub mod auth; // accounts, passwords, JWT access tokens and refresh-token sessions
 pub mod cli; // the `evenntify` command line: serve, migrate, schema, create-admin
 pub mod config; // typed settings read from the environment
@@ -11,6 +12,7 @@ pub mod faults; // fault injection points for tests (armed only with the `test-f
 pub mod graphql; // schema assembly, request context, HTTP and WebSocket transports, shared types
 pub mod input; // client input checked alike by several domains (idempotency keys)
 pub mod live; // pub/sub hubs for reports, availability and notifications; post-commit effects
+pub mod mail; // the e-mail outbox, its templates and the SMTP / .eml delivery worker
 pub mod metrics; // per-instance counters rendered as Prometheus text
 pub mod notifications; // stored, live-pushed notifications about reservations and money
 pub mod payments; // wallets, the ledger, the card gateway, paying for reservations

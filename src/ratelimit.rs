@@ -42,6 +42,10 @@ pub enum Limit {
     Registrations,
     /// New persisted queries stored for one client address, per minute.
     PersistedQueries,
+    /// Password-reset requests from one client address, per minute.
+    PasswordResetIp,
+    /// Password-reset messages for one account, per hour.
+    PasswordResetAccount,
 }
 
 impl Limit {
@@ -53,12 +57,14 @@ impl Limit {
             Limit::Mutations => "mutations",
             Limit::Registrations => "registrations",
             Limit::PersistedQueries => "persisted_queries",
+            Limit::PasswordResetIp => "password_reset_ip",
+            Limit::PasswordResetAccount => "password_reset_account",
         }
     }
 
     fn window(self) -> Duration {
         match self {
-            Limit::LoginUserGlobal => Duration::from_secs(3600),
+            Limit::LoginUserGlobal | Limit::PasswordResetAccount => Duration::from_secs(3600),
             _ => Duration::from_secs(60),
         }
     }
@@ -71,6 +77,8 @@ impl Limit {
             Limit::Mutations => "changes",
             Limit::Registrations => "registrations from this address",
             Limit::PersistedQueries => "new persisted queries from this address",
+            Limit::PasswordResetIp => "password-reset requests from this address",
+            Limit::PasswordResetAccount => "password-reset messages for this account",
         }
     }
 }

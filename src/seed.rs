@@ -129,7 +129,14 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
     let mut buyers = Vec::new();
     for (name, balance) in BUYERS {
         let buyer = user(state, name, Role::User).await?;
-        crate::payments::ledger::top_up(state, &viewer(&buyer), balance, "seed-top-up").await?;
+        crate::payments::top_up::top_up(
+            state,
+            &viewer(&buyer),
+            balance,
+            "seed-top-up",
+            Some("tok_visa"),
+        )
+        .await?;
         buyers.push(buyer);
         logins.push((name.to_string(), "USER"));
     }

@@ -114,6 +114,9 @@ impl AppState {
                         Limit::Registrations,
                         settings.registrations_per_ip_per_minute,
                     ),
+                    // Fixed: enough for a person, too few to flood a mailbox.
+                    (Limit::PasswordResetIp, 10),
+                    (Limit::PasswordResetAccount, 3),
                 ],
             ))
         };

@@ -67,7 +67,7 @@ pub async fn register_many(
     Ok(accounts)
 }
 
-const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) { topUpWallet(amountCents: $amount, idempotencyKey: $key) { balanceCents } }";
+const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) { topUpWallet(amountCents: $amount, idempotencyKey: $key, cardToken: \"tok_visa\") { balanceCents } }";
 
 pub async fn top_up(api: &Api, account: &Account, key: &str) -> Result<(), ApiError> {
     api.gql(

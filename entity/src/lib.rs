@@ -1,6 +1,7 @@
 //! SeaORM entities for Evenntify: table shapes only, no GraphQL and no business rules.
 
 pub mod app_setting;
+pub mod audit_entry;
 pub mod calendar_token;
 pub mod card_charge;
 pub mod card_charge_refund;
@@ -10,7 +11,9 @@ pub mod event;
 pub mod event_seat;
 pub mod event_staff;
 pub mod ledger_entry;
+pub mod mail_outbox;
 pub mod notification;
+pub mod password_reset;
 pub mod refresh_token;
 pub mod report_sequence;
 pub mod reservation;

@@ -30,6 +30,12 @@ pub struct Model {
     pub password_hash: String,
     pub role: Role,
     pub created_at: DateTimeUtc,
+    pub display_name: Option<String>,
+    /// Whether the 24-hour event reminder is e-mailed (`updateProfile`).
+    pub email_reminders: bool,
+    /// Set while an admin has suspended the account.
+    pub suspended_at: Option<DateTimeUtc>,
+    pub suspended_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

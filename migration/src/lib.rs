@@ -14,6 +14,7 @@ mod m20261201_000005_session_addresses;
 mod m20261201_000006_create_seating;
 mod m20261201_000007_after_the_sale;
 mod m20261201_000008_tickets_and_entry;
+mod m20261201_000009_accounts_mail_audit;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_create_seating::Migration),
             Box::new(m20261201_000007_after_the_sale::Migration),
             Box::new(m20261201_000008_tickets_and_entry::Migration),
+            Box::new(m20261201_000009_accounts_mail_audit::Migration),
         ]
     }
 }

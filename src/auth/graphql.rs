@@ -87,6 +87,31 @@ impl User {
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
+    /// The name shown to others, if the user chose one (`updateProfile`).
+    async fn display_name(&self) -> Option<&str> {
+        self.model.display_name.as_deref()
+    }
+    /// Whether an admin suspended the account; visible only to the user themself and to admins
+    /// (false for anyone else).
+    async fn suspended(&self, ctx: &Context<'_>) -> bool {
+        let allowed = self.own
+            || ctx
+                .viewer()
+                .is_some_and(|v| v.user_id == self.model.id || v.is_admin());
+        allowed && self.model.suspended_at.is_some()
+    }
+}
+
+/// Changes to the logged-in user's profile; a field left out stays as it is, an empty string
+/// clears it.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    /// Contact address for e-mail (booking confirmations, reminders, password resets).
+    email: Option<String>,
+    /// The name shown to others, at most 100 characters.
+    display_name: Option<String>,
+    /// Whether the 24-hour event reminder is e-mailed.
+    email_reminders: Option<bool>,
 }
 
 /// Tokens handed out by `register`, `login` and `refreshToken`.
@@ -205,6 +230,67 @@ impl AuthMutation {
         Ok(service::refresh(ctx.state(), &refresh_token).await?.into())
     }
 
+    /// Changes the logged-in user's profile (e-mail address, display name, reminder e-mails).
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to change.")] input: UpdateProfileInput,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let change = super::profile::ProfileChange {
+            email: input.email,
+            display_name: input.display_name,
+            email_reminders: input.email_reminders,
+        };
+        let updated =
+            super::profile::update_profile(ctx.state(), viewer, &ctx.actor(), change).await?;
+        Ok(User::own(updated))
+    }
+
+    /// Changes the logged-in user's password (the current one must be given) and ends every
+    /// other session of the account; this session stays logged in.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The password in use now.")] current_password: String,
+        #[graphql(desc = "At least 8 characters.")] new_password: String,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.require_viewer()?;
+        Ok(super::profile::change_password(
+            ctx.state(),
+            viewer,
+            &ctx.actor(),
+            current_password,
+            new_password,
+        )
+        .await?)
+    }
+
+    /// Sends a password-reset link to the account's e-mail address (valid for an hour, usable
+    /// once). Always `true`, whether or not such an account exists.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's username or e-mail address.")] username_or_email: String,
+    ) -> async_graphql::Result<bool> {
+        Ok(super::reset::request(ctx.state(), &ctx.actor(), &username_or_email).await?)
+    }
+
+    /// Sets a new password with the token from a reset e-mail, ends every older session of the
+    /// account and logs it in. A used, expired or unknown token is `BAD_USER_INPUT`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token from the reset link.")] token: String,
+        #[graphql(desc = "At least 8 characters.")] new_password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        Ok(
+            super::reset::reset(ctx.state(), &ctx.actor(), &token, new_password)
+                .await?
+                .into(),
+        )
+    }
+
     /// Ends the session the refresh token belongs to; its access tokens stop working too.
     /// Returns false if the token was unknown.
     async fn logout(
@@ -213,5 +299,111 @@ impl AuthMutation {
         #[graphql(desc = "The session's current refresh token.")] refresh_token: String,
     ) -> async_graphql::Result<bool> {
         Ok(service::logout(ctx.state(), &refresh_token).await?)
+    }
+}
+
+crate::connection!(
+    UserConnection,
+    UserEdge,
+    User,
+    "A page of accounts, newest first.",
+    "An account in a page, with its cursor."
+);
+
+/// Narrows `users`; every field is optional and they combine with AND.
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// A part of the username or e-mail address, any letter case.
+    search: Option<String>,
+    /// Only accounts with this role.
+    role: Option<RoleGql>,
+    /// Only suspended (true) or only active (false) accounts.
+    suspended: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// Admins only: the accounts, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which accounts.")] filter: Option<UserFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last account already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<UserConnection> {
+        let viewer = ctx.require_viewer()?;
+        let f = filter.unwrap_or_default();
+        let filter = super::admin::UserFilter {
+            search: f.search,
+            role: f.role.map(Into::into),
+            suspended: f.suspended,
+        };
+        let page = super::admin::list(
+            ctx.state(),
+            viewer,
+            filter,
+            crate::graphql::pagination::page_size(first)?,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(page.map(User::public).into())
+    }
+}
+
+/// The `userId` argument as a UUID (here rather than `events::graphql::parse_id`, which imports
+/// this file's `User`).
+fn user_id_of(id: &ID) -> Result<uuid::Uuid, crate::error::AppError> {
+    id.parse().map_err(|_| {
+        crate::error::AppError::bad_input(format!("userId `{}` is not a valid id", id.as_str()))
+    })
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    /// Admins only: gives an account another role. An admin cannot change their own.
+    async fn set_user_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+        #[graphql(desc = "Its new role.")] role: RoleGql,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = user_id_of(&user_id)?;
+        let updated =
+            super::admin::set_role(ctx.state(), viewer, &ctx.actor(), id, role.into()).await?;
+        Ok(User::public(updated))
+    }
+
+    /// Admins only: suspends an account. It can no longer log in or refresh, and its open
+    /// sessions and WebSockets end at once. An admin cannot suspend themselves.
+    async fn suspend_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+        #[graphql(desc = "Why, for the audit log (1–500 characters).")] reason: String,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = user_id_of(&user_id)?;
+        let updated = super::admin::suspend(ctx.state(), viewer, &ctx.actor(), id, &reason).await?;
+        Ok(User::public(updated))
+    }
+
+    /// Admins only: lifts a suspension.
+    async fn reinstate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let id = user_id_of(&user_id)?;
+        let updated = super::admin::reinstate(ctx.state(), viewer, &ctx.actor(), id).await?;
+        Ok(User::public(updated))
     }
 }

@@ -1,9 +1,12 @@
 //! Accounts and authentication: registration, login, JWT access tokens, rotating refresh tokens.
 
+pub mod admin;
 pub mod graphql;
 pub mod jwt;
 pub mod loader;
 pub mod password;
+pub mod profile;
+pub mod reset;
 pub mod service;
 
 use base64::Engine;

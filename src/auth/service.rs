@@ -63,7 +63,7 @@ pub fn validate_password(password: &str) -> AppResult<()> {
     Ok(())
 }
 
-fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
+pub(super) fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> {
     let Some(email) = raw
         .map(|e| e.trim().to_lowercase())
         .filter(|e| !e.is_empty())
@@ -113,6 +113,10 @@ pub async fn create_user(state: &AppState, input: NewAccount) -> AppResult<user:
         password_hash: Set(password_hash),
         role: Set(input.role),
         created_at: Set(now()),
+        display_name: Set(None),
+        email_reminders: Set(true),
+        suspended_at: Set(None),
+        suspended_reason: Set(None),
     };
     model.insert(&state.db).await.map_err(|err| {
         // The column's unique constraint, as PostgreSQL names it (SQLite names the column).
@@ -192,6 +196,11 @@ pub async fn login(
         state.rate.record(Limit::LoginUserGlobal, &name).await;
         return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
     };
+    if user.suspended_at.is_some() {
+        return Err(AppError::Forbidden(
+            "this account is suspended; contact an administrator".into(),
+        ));
+    }
     open_session(state, user, address).await
 }
 
@@ -216,7 +225,7 @@ pub async fn find_by_username(
 }
 
 /// Starts a new session (refresh-token family) with its first refresh token.
-async fn open_session(
+pub(super) async fn open_session(
     state: &AppState,
     user: user::Model,
     client_address: Option<String>,
@@ -370,7 +379,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> AppResult<Viewer> {
         .one(&state.db)
         .await?
         .and_then(|(_, user)| user);
-    let Some(account) = account else {
+    // A suspended account's sessions are revoked with the suspension; this also covers a token
+    // checked in the instant between the two.
+    let Some(account) = account.filter(|a| a.suspended_at.is_none()) else {
         return Err(AppError::Unauthenticated(
             "session has been revoked; log in again".into(),
         ));

@@ -304,6 +304,31 @@ async fn transition(
         effects =
             crate::reservations::service::cancel_all_for_event(&txn, &state.settings, id).await?;
     }
+    if result.rows_affected == 1 {
+        let action = match to {
+            EventStatus::Published => "event.publish",
+            EventStatus::Cancelled => "event.cancel",
+            EventStatus::Draft => "event.draft",
+        };
+        // TODO(audit): the request id and client address once services take the GraphQL
+        // layer's `Actor`; the viewer is known here.
+        let actor = crate::audit::Actor {
+            user_id: Some(viewer.user_id),
+            ..Default::default()
+        };
+        crate::audit::service::record(
+            &txn,
+            &actor,
+            crate::audit::service::Entry {
+                action,
+                target_type: "event",
+                target_id: Some(id.to_string()),
+                event_id: Some(id),
+                detail: serde_json::json!({ "from": format!("{:?}", event.status), "title": event.title }),
+            },
+        )
+        .await?;
+    }
     let current = event::Entity::find_by_id(id)
         .one(&txn)
         .await?

@@ -73,6 +73,8 @@ pub trait ContextExt {
     fn events(&self) -> &DataLoader<EventLoader, HashMapCache>;
     fn ticket_type(&self) -> &DataLoader<TicketTypeLoader, HashMapCache>;
     fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache>;
+    /// Who is acting and from where, for the audit log.
+    fn actor(&self) -> crate::audit::Actor;
 }
 
 impl ContextExt for Context<'_> {
@@ -106,6 +108,13 @@ impl ContextExt for Context<'_> {
     }
     fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache> {
         &loaders(self).tickets
+    }
+    fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor {
+            user_id: self.viewer().map(|v| v.user_id),
+            request_id: self.data_opt::<RequestId>().map(|r| r.0.clone()),
+            client_address: self.data_opt::<ClientIp>().map(|ip| ip.0.to_string()),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
-use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::audit::graphql::AuditQuery;
+use crate::auth::graphql::{AdminMutation, AdminQuery, AuthMutation, AuthQuery};
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
     NotificationsMutation, NotificationsQuery, NotificationsSubscription,
@@ -28,6 +29,8 @@ pub struct Query(
     SeatingQuery,
     WaitlistQuery,
     TicketsQuery,
+    AuditQuery,
+    AdminQuery,
 );
 
 /// Everything a client can change.
@@ -41,6 +44,7 @@ pub struct Mutation(
     SeatingMutation,
     WaitlistMutation,
     TicketsMutation,
+    AdminMutation,
 );
 
 /// Everything a client can watch live (over WebSocket).

@@ -13,7 +13,8 @@ use crate::db::paging::{Page, newest_first};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Stores a notification in the caller's transaction; publish it after the commit.
+/// Stores a notification in the caller's transaction, and the e-mail that goes with it (when its
+/// kind has one and the user has an address) in the same transaction; publish it after the commit.
 pub async fn notify(
     db: &impl ConnectionTrait,
     user_id: Uuid,
@@ -22,7 +23,7 @@ pub async fn notify(
     reservation_id: Option<Uuid>,
     event_id: Option<Uuid>,
 ) -> AppResult<notification::Model> {
-    Ok(notification::ActiveModel {
+    let n = notification::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         kind: Set(kind),
@@ -33,7 +34,11 @@ pub async fn notify(
         read_at: Set(None),
     }
     .insert(db)
-    .await?)
+    .await?;
+    if let Some(mail) = crate::mail::messages::for_notification(db, &n).await? {
+        crate::mail::outbox::enqueue(db, user_id, mail).await?;
+    }
+    Ok(n)
 }
 
 /// The viewer's notifications, newest first.

@@ -220,8 +220,9 @@ pub struct PaymentsMutation;
 
 #[Object]
 impl PaymentsMutation {
-    /// Adds money to the logged-in user's wallet. The same key with the same amount credits
-    /// once; with another amount it is a `CONFLICT`.
+    /// Adds money to the logged-in user's wallet, charged to a card through the card gateway
+    /// (`cardToken` is required; a declined card adds nothing: `PAYMENT_DECLINED`). The same key
+    /// with the same amount charges and credits once; with another amount it is a `CONFLICT`.
     async fn top_up_wallet(
         &self,
         ctx: &Context<'_>,
@@ -231,10 +232,20 @@ impl PaymentsMutation {
             desc = "1–100 characters chosen by the client; a retry with the same key credits once."
         )]
         idempotency_key: String,
+        #[graphql(
+            desc = "The card to charge; required (sandbox test tokens: tok_visa, tok_chargeDeclined, tok_processingError, tok_timeout)."
+        )]
+        card_token: Option<String>,
     ) -> async_graphql::Result<Wallet> {
         let viewer = ctx.require_viewer()?;
-        let balance_cents =
-            ledger::top_up(ctx.state(), viewer, amount_cents.0, &idempotency_key).await?;
+        let balance_cents = super::top_up::top_up(
+            ctx.state(),
+            viewer,
+            amount_cents.0,
+            &idempotency_key,
+            card_token.as_deref(),
+        )
+        .await?;
         Ok(Wallet {
             user_id: viewer.user_id,
             balance_cents,

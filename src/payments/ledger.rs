@@ -13,12 +13,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::Viewer;
 use crate::db::paging::{Page, newest_first};
-use crate::db::{begin_write, is_unique_violation, now};
+use crate::db::{is_unique_violation, now};
 use crate::error::{AppError, AppResult};
-use crate::input::clean_key;
-use crate::state::AppState;
 
 /// The current balance; 0 for a user who never had a wallet.
 pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> AppResult<i64> {
@@ -28,7 +25,7 @@ pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> AppResult<i64> {
         .map_or(0, |w| w.balance_cents))
 }
 
-async fn ensure_wallet(db: &impl ConnectionTrait, user: Uuid) -> AppResult<()> {
+pub(super) async fn ensure_wallet(db: &impl ConnectionTrait, user: Uuid) -> AppResult<()> {
     wallet::Entity::insert(wallet::ActiveModel {
         user_id: Set(user),
         balance_cents: Set(0),
@@ -266,80 +263,6 @@ pub async fn refund(
         card_refunds,
         ..Default::default()
     })
-}
-
-async fn find_success(
-    db: &impl ConnectionTrait,
-    user: Uuid,
-    kind: TransactionKind,
-    key: &str,
-) -> AppResult<Option<transaction::Model>> {
-    Ok(transaction::Entity::find()
-        .filter(transaction::Column::UserId.eq(user))
-        .filter(transaction::Column::Kind.eq(kind))
-        .filter(transaction::Column::SuccessKey.eq(key))
-        .one(db)
-        .await?)
-}
-
-/// Adds money to the viewer's wallet. The same key with the same amount credits once; with
-/// another amount it is a `CONFLICT`.
-pub async fn top_up(state: &AppState, viewer: &Viewer, amount: i64, key: &str) -> AppResult<i64> {
-    let max = state.settings.max_top_up_cents;
-    if !(1..=max).contains(&amount) {
-        return Err(AppError::bad_input(format!(
-            "amountCents must be between 1 and {max}"
-        )));
-    }
-    let key = clean_key(key, "idempotencyKey")?;
-    let replay = |existing: transaction::Model| {
-        if existing.amount_cents == amount {
-            Ok(())
-        } else {
-            Err(AppError::Conflict(
-                "this idempotencyKey was already used for a different top-up".into(),
-            ))
-        }
-    };
-    if let Some(existing) =
-        find_success(&state.db, viewer.user_id, TransactionKind::TopUp, &key).await?
-    {
-        replay(existing)?;
-        return balance(&state.db, viewer.user_id).await;
-    }
-    let txn = begin_write(&state.db).await?;
-    let recorded = record(
-        &txn,
-        NewTransaction {
-            user_id: viewer.user_id,
-            kind: TransactionKind::TopUp,
-            status: TransactionStatus::Succeeded,
-            method: None,
-            amount_cents: amount,
-            reservation: None,
-            idempotency_key: Some(key.clone()),
-            success_key: Some(key.clone()),
-            failure_reason: None,
-            gateway_charge_id: None,
-        },
-    )
-    .await;
-    let t = match recorded {
-        Ok(t) => t,
-        Err(err) if success_key_taken(&err) => {
-            // A concurrent request with the same key committed first.
-            txn.rollback().await?;
-            let existing = find_success(&state.db, viewer.user_id, TransactionKind::TopUp, &key)
-                .await?
-                .ok_or_else(|| AppError::from(err))?;
-            replay(existing)?;
-            return balance(&state.db, viewer.user_id).await;
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let after = credit(&txn, viewer.user_id, amount, t.id).await?;
-    txn.commit().await?;
-    Ok(after)
 }
 
 /// Transactions matching `scope`, newest first.

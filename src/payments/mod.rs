@@ -8,4 +8,5 @@ pub mod ledger;
 pub mod orphans;
 pub mod refunds;
 pub mod service;
+pub mod top_up;
 mod wallet;

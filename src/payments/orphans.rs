@@ -5,6 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::card::settle_unpaid_charge;
+use super::top_up::settle_unpaid_top_up;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -35,6 +36,23 @@ pub async fn refund_orphaned_charges(state: &AppState) -> AppResult<usize> {
         if !referenced.is_empty() {
             // Already given up on; only the refund call failed before.
             if state.gateway.refund(charge.id).await.is_ok() {
+                settled += 1;
+            }
+            continue;
+        }
+        // topup:<user>:<key>
+        if let Some(rest) = charge.idempotency_key.strip_prefix("topup:") {
+            let user = rest.split(':').next().and_then(|s| s.parse::<Uuid>().ok());
+            let Some(user) = user else {
+                tracing::error!(charge = %charge.id, "a standing top-up charge without its user");
+                continue;
+            };
+            let reason = "the top-up did not complete";
+            if settle_unpaid_top_up(state, user, charge.id, charge.amount_cents, reason)
+                .await
+                .is_ok()
+            {
+                tracing::warn!(charge = %charge.id, amount = charge.amount_cents, "refunded an orphaned top-up charge");
                 settled += 1;
             }
             continue;

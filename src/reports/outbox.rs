@@ -51,6 +51,10 @@ impl Buyer {
             password_hash: String::new(),
             role: self.role,
             created_at: self.created_at,
+            display_name: None,
+            email_reminders: true,
+            suspended_at: None,
+            suspended_reason: None,
         }
     }
 }

@@ -137,7 +137,7 @@ async fn mutations_beyond_the_per_user_budget_are_rate_limited() {
     let user = app.register("busy", "USER").await;
     let top_up = |n: u32| {
         format!(
-            "mutation {{ topUpWallet(amountCents: 100, idempotencyKey: \"k{n}\") {{ balanceCents }} }}"
+            "mutation {{ topUpWallet(amountCents: 100, idempotencyKey: \"k{n}\", cardToken: \"tok_visa\") {{ balanceCents }} }}"
         )
     };
     for n in 0..3 {

@@ -8,18 +8,24 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod after_sale;
+mod audit;
 mod events;
 mod guardrails;
 mod hardening;
 mod http;
+mod mail;
 mod newcomer;
 mod payments;
+mod profile;
 mod race;
 mod reservations;
+mod reset;
 mod resilience;
 mod schema;
 mod seating;
 mod seed;
 mod subscriptions;
 mod tickets;
+mod topups;

@@ -36,7 +36,7 @@ async fn response_fields_come_back_in_the_order_of_the_selection_set() {
 #[tokio::test]
 async fn a_variable_of_the_wrong_type_for_a_custom_scalar_is_a_request_error() {
     let app = spawn_app().await;
-    let top_up = "mutation($a: Cents!) { topUpWallet(amountCents: $a, idempotencyKey: \"k\") { balanceCents } }";
+    let top_up = "mutation($a: Cents!) { topUpWallet(amountCents: $a, idempotencyKey: \"k\", cardToken: \"tok_visa\") { balanceCents } }";
     let create = "mutation($i: CreateEventInput!) { createEvent(input: $i) { id } }";
     let cases = [
         json!({ "query": top_up, "variables": { "a": "5000" } }),

@@ -39,7 +39,7 @@ async fn a_postgres_restart_under_load_loses_no_payment_and_oversells_no_seat() 
         let b = app.register(&format!("load{i}"), "USER").await;
         app.ok(
             Some(&b.access),
-            "mutation { topUpWallet(amountCents: 100000, idempotencyKey: \"t\") { balanceCents } }",
+            "mutation { topUpWallet(amountCents: 100000, idempotencyKey: \"t\", cardToken: \"tok_visa\") { balanceCents } }",
             json!({}),
         )
         .await;

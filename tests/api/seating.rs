@@ -30,7 +30,7 @@ const RESERVE: &str = "mutation($input: ReserveInput!) { reserve(input: $input) 
 const PAY: &str = "mutation($input: PayInput!) { pay(input: $input) {
   reservation { id status seats { label status } tickets { id seat { id label status } } } } }";
 const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) {
-  topUpWallet(amountCents: $amount, idempotencyKey: $key) { balanceCents } }";
+  topUpWallet(amountCents: $amount, idempotencyKey: $key, cardToken: \"tok_visa\") { balanceCents } }";
 const BLOCK: &str = "mutation($event: ID!, $seats: [ID!]!, $blocked: Boolean!) {
   blockSeats(eventId: $event, seatIds: $seats, blocked: $blocked) { id label status } }";
 const TICKET_TYPES: &str = "query($id: ID!) { event(id: $id) { available capacity ticketTypes { id name capacity available } } }";

@@ -115,7 +115,7 @@ event_id="$(gql "$organizer_token" "$(jq -nc --arg s "$starts" \
   | jq -er '.data.createEvent.id')" || die "could not create the fixture event"
 gql "$organizer_token" "$(jq -nc --arg id "$event_id" '{query: "mutation($id: ID!) { publishEvent(id: $id) { id status } }", variables: {id: $id}}')" \
   | jq -e '.data.publishEvent.id' >/dev/null || die "could not publish the fixture event"
-gql "$user_token" '{"query":"mutation { topUpWallet(amountCents: 100000, idempotencyKey: \"fuzz-topup\") { balanceCents } }"}' \
+gql "$user_token" '{"query":"mutation { topUpWallet(amountCents: 100000, idempotencyKey: \"fuzz-topup\", cardToken: \"tok_visa\") { balanceCents } }"}' \
   | jq -e '.data.topUpWallet' >/dev/null || log "note: wallet top-up for the user failed (continuing)"
 log "registered fuzz_org_$suffix (ORGANIZER) and fuzz_user_$suffix (USER); published event $event_id"
 

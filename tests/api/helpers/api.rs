@@ -22,7 +22,7 @@ pub const CANCEL: &str = "mutation($id: ID!) { cancelReservation(id: $id) {
 pub const RESERVATION: &str = "query($id: ID!) { reservation(id: $id) {
   id status quantity amountCents expiresAt event { id } ticketType { id available } tickets { id code status } } }";
 pub const TOP_UP: &str = "mutation($amount: Cents!, $key: String!) {
-  topUpWallet(amountCents: $amount, idempotencyKey: $key) { balanceCents } }";
+  topUpWallet(amountCents: $amount, idempotencyKey: $key, cardToken: \"tok_visa\") { balanceCents } }";
 pub const BALANCE: &str = "{ wallet { balanceCents } }";
 pub const REPORT: &str = "query($id: ID!) { eventReport(eventId: $id) {
   ticketsSold ticketsHeld ticketsAvailable capacity revenueCents refundedCents occupancy failedPayments } }";

@@ -107,6 +107,17 @@ pub fn test_settings(db: &TestDb, vars: &[(&str, &str)]) -> Settings {
         ("REGISTRATIONS_PER_IP_PER_MINUTE".into(), "1000000".into()),
         // …and open a thousand WebSockets from it.
         ("WS_MAX_SOCKETS_PER_ADDRESS".into(), "100000".into()),
+        // Never the repository's ./mail: a mailbox of this server's own (made on first message).
+        (
+            "MAIL_DIR".into(),
+            std::env::temp_dir()
+                .join(format!(
+                    "evenntify-test-mail-{}",
+                    uuid::Uuid::new_v4().simple()
+                ))
+                .display()
+                .to_string(),
+        ),
     ]);
     if let Some(redis) = env("TEST_REDIS_URL") {
         env_vars.insert("REDIS_URL".into(), redis);
