@@ -388,3 +388,61 @@ async fn the_day_before_an_event_each_holder_gets_one_reminder_even_with_two_ins
     assert_eq!(anns[0].message_id, format!("{}@localhost", reminder.id));
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_waitlist_offer_and_a_received_ticket_are_mailed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(&[
+        ("MAIL_DIR", dir.path().to_str().unwrap()),
+        ("MAIL_POLL_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let org = app.register("org", "ORGANIZER").await;
+    let (_, types) = app
+        .published_event(&org, "Sold Out Show", &[("GA", 900, 1)])
+        .await;
+    let ann = register_with_email(&app, "ann").await;
+    let bea = register_with_email(&app, "bea").await;
+    app.top_up(&ann, 5_000).await;
+    let r = app.hold(&ann, &types[0], 1).await;
+    let paid = app.pay(&ann, &r, &new_key()).await;
+    assert!(paid.get("errors").is_none(), "{paid:#}");
+    app.ok(
+        Some(&bea.access),
+        "mutation($tt: ID!) { joinWaitlist(ticketTypeId: $tt) { id } }",
+        json!({ "tt": types[0] }),
+    )
+    .await;
+    // Ann cancels; Bea, first in line, is offered the seat.
+    app.cancel(&ann, &r).await;
+    all_sent(&app, 3).await;
+    let messages = eml_files(dir.path(), 3).await;
+    let offer = messages
+        .iter()
+        .find(|m| m.to == "bea@example.com")
+        .unwrap_or_else(|| panic!("no message to Bea: {messages:#?}"));
+    assert!(offer.subject.contains("held for you"), "{}", offer.subject);
+    assert!(offer.text.contains("$9.00"), "{}", offer.text);
+    // A ticket received by transfer is mailed to its new holder.
+    let (_, more) = app
+        .published_event(&org, "Second Show", &[("GA", 500, 5)])
+        .await;
+    let r = app.hold(&ann, &more[0], 1).await;
+    let res = app.pay(&ann, &r, &new_key()).await;
+    let ticket = str_of(&res["data"]["pay"]["reservation"]["tickets"][0]["id"]);
+    app.ok(
+        Some(&ann.access),
+        "mutation($id: ID!, $to: String!) { transferTicket(ticketId: $id, toUsername: $to) { id } }",
+        json!({ "id": ticket, "to": "bea" }),
+    )
+    .await;
+    let before = messages.len();
+    all_sent(&app, before + 3).await;
+    let messages = eml_files(dir.path(), before + 3).await;
+    assert!(
+        messages.iter().any(|m| m.to == "bea@example.com"
+            && m.subject.contains("changed hands")
+            && m.text.contains("from ann")),
+        "{messages:#?}"
+    );
+}
