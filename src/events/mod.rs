@@ -6,3 +6,4 @@ pub mod live;
 pub mod loader;
 pub mod policy;
 pub mod service;
+pub mod ticket_types;

@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::events::graphql::manage::TicketTypesMutation;
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
     NotificationsMutation, NotificationsQuery, NotificationsSubscription,
@@ -33,6 +34,7 @@ pub struct Query(
 pub struct Mutation(
     AuthMutation,
     EventsMutation,
+    TicketTypesMutation,
     ReservationsMutation,
     PaymentsMutation,
     NotificationsMutation,

@@ -9,6 +9,7 @@ mod helpers;
 
 mod accounts;
 mod after_sale;
+mod catalog;
 mod events;
 mod guardrails;
 mod hardening;

@@ -2,6 +2,7 @@
 //! create/update/publish/cancel mutations. `TicketType` lives in `ticket_types.rs`, below the
 //! seat map's types (`seating/graphql.rs`), which show it and which `Event.seatMap` returns.
 
+pub mod manage;
 pub mod ticket_types;
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
