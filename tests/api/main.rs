@@ -19,6 +19,7 @@ mod payments;
 mod race;
 mod reservations;
 mod resilience;
+mod rsvp;
 mod schema;
 mod seating;
 mod seed;
