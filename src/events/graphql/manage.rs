@@ -1,8 +1,10 @@
-//! GraphQL face of managing ticket types after an event was created: `updateTicketType` and
-//! `removeTicketType`. The rules live in `events::ticket_types`.
+//! GraphQL face of managing events after creation: `updateTicketType`, `removeTicketType`
+//! (rules in `events::ticket_types`), `deleteEvent` and `cloneEvent` (rules in `events::drafts`).
 
 use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
 
+use super::Event;
 use super::ticket_types::{TicketType, parse_id};
 use crate::events::ticket_types::{self as service, TicketTypeChanges};
 use crate::graphql::context::ContextExt;
@@ -54,5 +56,32 @@ impl TicketTypesMutation {
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer()?;
         Ok(service::remove(ctx.state(), viewer, parse_id(&id, "id")?).await?)
+    }
+
+    /// Deletes a DRAFT event that never sold anything. `CONFLICT` otherwise: cancel it instead.
+    /// The event's organizer or an admin.
+    async fn delete_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The draft to delete.")] id: ID,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.require_viewer()?;
+        Ok(crate::events::drafts::delete(ctx.state(), viewer, parse_id(&id, "id")?).await?)
+    }
+
+    /// Copies an event into a new DRAFT owned by the caller, starting at `startsAt` (the end
+    /// moves with it): details, cancellation policy, ticket types at full capacity and the seat
+    /// map, and nothing of its sales. The event's organizer or an admin.
+    async fn clone_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event to copy.")] id: ID,
+        #[graphql(desc = "When the copy starts; in the future.")] starts_at: DateTime<Utc>,
+    ) -> async_graphql::Result<Event> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Event(
+            crate::events::drafts::clone_event(ctx.state(), viewer, id, starts_at).await?,
+        ))
     }
 }
