@@ -5,6 +5,7 @@ pub mod card_charge;
 pub mod card_charge_refund;
 pub mod card_refund;
 pub mod event;
+pub mod event_category;
 pub mod event_seat;
 pub mod ledger_entry;
 pub mod notification;

@@ -13,6 +13,7 @@ mod m20261121_000004_create_live_reports_and_notifications;
 mod m20261201_000005_session_addresses;
 mod m20261201_000006_create_seating;
 mod m20261201_000007_after_the_sale;
+mod m20261201_000010_events_discovery_feedback;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_session_addresses::Migration),
             Box::new(m20261201_000006_create_seating::Migration),
             Box::new(m20261201_000007_after_the_sale::Migration),
+            Box::new(m20261201_000010_events_discovery_feedback::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Deleting a draft that never sold anything, and cloning an event into a new draft: its
 //! details, ticket types at full capacity, seat map and cancellation policy, and nothing of its
-//! sales.
+//! sales. Categories are copied too.
 
 use chrono::{DateTime, Utc};
 use entity::event::{self, EventStatus};
@@ -66,6 +66,7 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bo
         .filter(event_seat::Column::EventId.eq(id))
         .exec(&txn)
         .await?;
+    super::discovery::set_categories(&txn, id, &[]).await?;
     ticket_type::Entity::delete_many()
         .filter(ticket_type::Column::EventId.eq(id))
         .exec(&txn)
@@ -172,6 +173,8 @@ pub async fn clone_event(
             .exec(&txn)
             .await?;
     }
+    let categories = super::discovery::categories_of(&txn, id).await?;
+    super::discovery::set_categories(&txn, new_id, &categories).await?;
     txn.commit().await?;
     Ok(copy)
 }

@@ -1,5 +1,6 @@
 //! Events and their ticket types: creation, lifecycle, visibility, search, paging, live seats.
 
+pub mod discovery;
 pub mod drafts;
 pub mod graphql;
 pub mod input;

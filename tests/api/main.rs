@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod after_sale;
 mod catalog;
+mod discovery;
 mod drafts;
 mod events;
 mod guardrails;
