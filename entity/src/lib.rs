@@ -7,6 +7,7 @@ pub mod card_refund;
 pub mod event;
 pub mod event_category;
 pub mod event_seat;
+pub mod feedback;
 pub mod ledger_entry;
 pub mod notification;
 pub mod refresh_token;

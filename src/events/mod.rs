@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod drafts;
+pub mod feedback;
 pub mod graphql;
 pub mod input;
 pub mod live;

@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::events::graphql::feedback::FeedbackMutation;
 use crate::events::graphql::manage::TicketTypesMutation;
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
@@ -35,6 +36,7 @@ pub struct Mutation(
     AuthMutation,
     EventsMutation,
     TicketTypesMutation,
+    FeedbackMutation,
     ReservationsMutation,
     PaymentsMutation,
     NotificationsMutation,

@@ -13,6 +13,7 @@ mod catalog;
 mod discovery;
 mod drafts;
 mod events;
+mod feedback;
 mod guardrails;
 mod hardening;
 mod http;

@@ -2,6 +2,7 @@
 //! create/update/publish/cancel mutations. `TicketType` lives in `ticket_types.rs`, below the
 //! seat map's types (`seating/graphql.rs`), which show it and which `Event.seatMap` returns.
 
+pub mod feedback;
 pub mod manage;
 pub mod ticket_types;
 
@@ -127,6 +128,33 @@ impl Event {
     /// Whether ticket holders may transfer their tickets (`transferTicket`).
     async fn allow_transfers(&self) -> bool {
         self.0.allow_transfers
+    }
+    /// Attendees' feedback, newest first. The organizer and admins see who wrote each.
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last feedback already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<feedback::FeedbackConnection> {
+        let show_author = ctx
+            .viewer()
+            .is_some_and(|v| v.is_admin() || v.user_id == self.0.organizer_id);
+        let page = crate::events::feedback::list(
+            ctx.state(),
+            self.0.id,
+            page_size(first)?,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(page
+            .map(|model| feedback::Feedback { model, show_author })
+            .into())
+    }
+    /// Attendees' ratings summed up: average, count and histogram.
+    async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<feedback::Rating> {
+        Ok(crate::events::feedback::rating(ctx.state(), self.0.id)
+            .await?
+            .into())
     }
     /// Categories of the event, lower case, alphabetically.
     async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
