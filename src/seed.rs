@@ -172,6 +172,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                         })
                         .collect(),
                     venue_id: None,
+                    categories: vec!["demo".into()],
                 };
                 let created =
                     crate::events::service::create(state, &viewer(organizer), new).await?;
@@ -354,6 +355,7 @@ async fn seated_demo(
                     },
                 ],
                 venue_id: Some(venue.id),
+                categories: vec!["demo".into(), "theatre".into()],
             };
             let created = crate::events::service::create(state, &org, new).await?;
             crate::events::service::publish(state, &org, created.id).await?

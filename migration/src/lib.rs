@@ -15,6 +15,7 @@ mod m20261201_000006_create_seating;
 mod m20261201_000007_after_the_sale;
 mod m20261201_000008_tickets_and_entry;
 mod m20261201_000009_accounts_mail_audit;
+mod m20261201_000010_events_discovery_feedback;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_after_the_sale::Migration),
             Box::new(m20261201_000008_tickets_and_entry::Migration),
             Box::new(m20261201_000009_accounts_mail_audit::Migration),
+            Box::new(m20261201_000010_events_discovery_feedback::Migration),
         ]
     }
 }

@@ -35,6 +35,8 @@ pub struct NewEvent {
     pub ticket_types: Vec<NewTicketType>,
     /// A venue of the organizer's: the event then gets its own copy of the venue's seats.
     pub venue_id: Option<Uuid>,
+    /// Normalised by `discovery::clean_categories`.
+    pub categories: Vec<String>,
 }
 
 /// Changes to an event. For the optional fields: `None` keeps, `Some(None)` clears.
@@ -46,6 +48,8 @@ pub struct EventChanges {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<Option<DateTime<Utc>>>,
     pub allow_transfers: Option<bool>,
+    /// Replaces the categories.
+    pub categories: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -55,6 +59,11 @@ pub struct EventFilter {
     pub starts_before: Option<DateTime<Utc>>,
     pub only_available: bool,
     pub organizer_id: Option<Uuid>,
+    pub categories: Option<Vec<String>>,
+    pub min_price_cents: Option<i64>,
+    pub max_price_cents: Option<i64>,
+    pub venue: Option<String>,
+    pub ticket_type_name: Option<String>,
 }
 
 fn clean_title(title: &str) -> AppResult<String> {
@@ -161,6 +170,7 @@ pub async fn create(
     let ends_at = input.ends_at.map(truncate_micros);
     check_times(starts_at, ends_at)?;
     let names = check_ticket_types(&input.ticket_types)?;
+    let categories = super::discovery::clean_categories(input.categories)?;
 
     let at = now();
     let event_id = Uuid::now_v7();
@@ -198,6 +208,7 @@ pub async fn create(
             waiting: Set(0),
         });
     ticket_type::Entity::insert_many(rows).exec(&txn).await?;
+    super::discovery::set_categories(&txn, event_id, &categories).await?;
     if let Some(plan) = seating {
         plan.copy(&txn, event_id, &type_ids).await?;
     }
@@ -258,20 +269,30 @@ pub async fn update(
     if let Some(allow) = changes.allow_transfers {
         model.allow_transfers = Set(allow);
     }
+    let categories = changes
+        .categories
+        .map(super::discovery::clean_categories)
+        .transpose()?;
     model.updated_at = Set(now());
+    let txn = begin_write(&state.db).await?;
     // The status condition in the UPDATE itself closes the gap between the check above and this
     // write: a cancelEvent that lands in between makes this a CONFLICT, not an edit.
-    event::Entity::update(model)
+    let updated = event::Entity::update(model)
         .validate()?
         .filter(event::Column::Status.ne(EventStatus::Cancelled))
-        .exec(&state.db)
+        .exec(&txn)
         .await
         .map_err(|err| match err {
             sea_orm::DbErr::RecordNotUpdated => {
                 AppError::Conflict("a cancelled event cannot be changed".into())
             }
             other => other.into(),
-        })
+        })?;
+    if let Some(categories) = categories {
+        super::discovery::set_categories(&txn, id, &categories).await?;
+    }
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Moves an event from `from` to `to` with one conditional UPDATE, so two racing calls cannot
@@ -462,6 +483,13 @@ fn filter_condition(viewer: Option<&Viewer>, filter: &EventFilter) -> AppResult<
     if let Some(organizer) = filter.organizer_id {
         cond = cond.add(event::Column::OrganizerId.eq(organizer));
     }
+    cond = cond.add(super::discovery::condition(&super::discovery::Discovery {
+        categories: filter.categories.as_deref(),
+        min_price_cents: filter.min_price_cents,
+        max_price_cents: filter.max_price_cents,
+        venue: filter.venue.as_deref(),
+        ticket_type_name: filter.ticket_type_name.as_deref(),
+    })?);
     if filter.only_available {
         cond = cond.add(Expr::exists(
             Query::select()

@@ -5,6 +5,8 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 use super::extensions::ErrorShape;
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AdminMutation, AdminQuery, AuthMutation, AuthQuery};
+use crate::events::graphql::feedback::FeedbackMutation;
+use crate::events::graphql::manage::TicketTypesMutation;
 use crate::events::graphql::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::notifications::graphql::{
     NotificationsMutation, NotificationsQuery, NotificationsSubscription,
@@ -38,6 +40,8 @@ pub struct Query(
 pub struct Mutation(
     AuthMutation,
     EventsMutation,
+    TicketTypesMutation,
+    FeedbackMutation,
     ReservationsMutation,
     PaymentsMutation,
     NotificationsMutation,

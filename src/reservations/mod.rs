@@ -2,6 +2,7 @@
 
 pub mod expiry;
 pub mod graphql;
+pub mod issue;
 pub mod loader;
 pub mod service;
 pub mod tickets;

@@ -115,8 +115,19 @@ pub async fn reserve(
                 txn.rollback().await?;
                 return Err(err);
             }
+            let mut effects = Effects::seats(model.event_id);
+            // Free tickets (RSVP): nothing to pay, so the hold is confirmed at once, in the same
+            // transaction that took the seats: never more than capacity, and a replay of the
+            // key answers with this confirmed reservation.
+            let model = if model.amount_cents == 0 {
+                let (confirmed, done) = confirm_free(&txn, model).await?;
+                effects.merge(done);
+                confirmed
+            } else {
+                model
+            };
             txn.commit().await?;
-            state.live.announce(Effects::seats(model.event_id));
+            state.live.announce(effects);
             Ok(model)
         }
         // Two requests with the same key raced: the other one won; answer as it did.
@@ -137,6 +148,50 @@ pub async fn reserve(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// PENDING → CONFIRMED for a reservation that costs nothing: its tickets and a notification.
+async fn confirm_free(
+    db: &impl ConnectionTrait,
+    r: reservation::Model,
+) -> AppResult<(reservation::Model, Effects)> {
+    let at = now();
+    reservation::Entity::update_many()
+        .col_expr(
+            reservation::Column::Status,
+            Expr::value(ReservationStatus::Confirmed),
+        )
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(at))
+        .filter(reservation::Column::Id.eq(r.id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Pending))
+        .exec(db)
+        .await?;
+    super::issue::issue_tickets(db, &r, at).await?;
+    let message = format!(
+        "Your free registration for {} seat(s) is confirmed; your tickets are ready.",
+        r.quantity
+    );
+    let n = crate::notifications::service::notify(
+        db,
+        r.user_id,
+        NotificationKind::ReservationConfirmed,
+        message,
+        Some(r.id),
+        Some(r.event_id),
+    )
+    .await?;
+    let effects = Effects {
+        notifications: vec![n],
+        ..Default::default()
+    };
+    Ok((
+        reservation::Model {
+            status: ReservationStatus::Confirmed,
+            updated_at: at,
+            ..r
+        },
+        effects,
+    ))
 }
 
 /// Why a reserve found no seats: sold out, or free seats kept for the waitlist.
@@ -393,7 +448,10 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
                 })));
             }
             let mut effects = cancel_confirmed(&txn, &state.settings, &r).await?;
-            effects.merge(crate::payments::ledger::refund(&txn, &r, q.refund_cents).await?);
+            // A free (RSVP) reservation moved no money: nothing to refund.
+            if r.amount_cents > 0 {
+                effects.merge(crate::payments::ledger::refund(&txn, &r, q.refund_cents).await?);
+            }
             effects
         }
         ReservationStatus::Cancelled => {
@@ -508,7 +566,9 @@ pub async fn cancel_all_for_event(
             }
             _ => {
                 effects.merge(cancel_confirmed(db, settings, r).await?);
-                effects.merge(crate::payments::ledger::refund(db, r, r.amount_cents).await?);
+                if r.amount_cents > 0 {
+                    effects.merge(crate::payments::ledger::refund(db, r, r.amount_cents).await?);
+                }
             }
         }
     }

@@ -2,6 +2,8 @@
 //! create/update/publish/cancel mutations. `TicketType` lives in `ticket_types.rs`, below the
 //! seat map's types (`seating/graphql.rs`), which show it and which `Event.seatMap` returns.
 
+pub mod feedback;
+pub mod manage;
 pub mod ticket_types;
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
@@ -127,6 +129,37 @@ impl Event {
     async fn allow_transfers(&self) -> bool {
         self.0.allow_transfers
     }
+    /// Attendees' feedback, newest first. The organizer and admins see who wrote each.
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last feedback already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<feedback::FeedbackConnection> {
+        let show_author = ctx
+            .viewer()
+            .is_some_and(|v| v.is_admin() || v.user_id == self.0.organizer_id);
+        let page = crate::events::feedback::list(
+            ctx.state(),
+            self.0.id,
+            page_size(first)?,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(page
+            .map(|model| feedback::Feedback { model, show_author })
+            .into())
+    }
+    /// Attendees' ratings summed up: average, count and histogram.
+    async fn rating(&self, ctx: &Context<'_>) -> async_graphql::Result<feedback::Rating> {
+        Ok(crate::events::feedback::rating(ctx.state(), self.0.id)
+            .await?
+            .into())
+    }
+    /// Categories of the event, lower case, alphabetically.
+    async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        Ok(crate::events::discovery::categories_of(&ctx.state().db, self.0.id).await?)
+    }
     /// Every seat with its status, by section and row; null for general admission.
     async fn seat_map(
         &self,
@@ -170,6 +203,16 @@ pub struct EventFilter {
     only_available: Option<bool>,
     /// Only events of this organizer.
     organizer_id: Option<ID>,
+    /// Only events in at least one of these categories (case-insensitive).
+    categories: Option<Vec<String>>,
+    /// Only events with a ticket type priced at least this (within `maxPriceCents` too).
+    min_price_cents: Option<Cents>,
+    /// Only events with a ticket type priced at most this (within `minPriceCents` too).
+    max_price_cents: Option<Cents>,
+    /// Case-insensitive keyword found in the venue.
+    venue: Option<String>,
+    /// Case-insensitive keyword found in the name of one of the event's ticket types.
+    ticket_type_name: Option<String>,
 }
 
 /// A ticket type to create with an event.
@@ -204,6 +247,8 @@ pub struct CreateEventInput {
     ticket_types: Vec<TicketTypeInput>,
     /// One of the organizer's venues: the event gets its own copy of the venue's seats.
     venue_id: Option<ID>,
+    /// Up to 10 categories, stored lower case, e.g. `["jazz", "outdoor"]`.
+    categories: Option<Vec<String>>,
 }
 
 /// Changes to an event. Omitted fields stay as they are; `null` clears an optional field.
@@ -221,6 +266,8 @@ pub struct UpdateEventInput {
     ends_at: MaybeUndefined<DateTime<Utc>>,
     /// Whether ticket holders may transfer their tickets to someone else.
     allow_transfers: Option<bool>,
+    /// Replaces the categories (up to 10, stored lower case); `[]` removes them all.
+    categories: Option<Vec<String>>,
 }
 
 /// One refund rule: cancelling at least `hoursBeforeStart` hours before the start refunds
@@ -342,6 +389,11 @@ impl EventsQuery {
                 .as_ref()
                 .map(|id| parse_id(id, "organizerId"))
                 .transpose()?,
+            categories: filter.categories,
+            min_price_cents: filter.min_price_cents.map(|c| c.0),
+            max_price_cents: filter.max_price_cents.map(|c| c.0),
+            venue: filter.venue,
+            ticket_type_name: filter.ticket_type_name,
         };
         let first = page_size(first)?;
         let page =
@@ -396,6 +448,7 @@ impl EventsMutation {
                 .as_ref()
                 .map(|id| parse_id(id, "venueId"))
                 .transpose()?,
+            categories: input.categories.unwrap_or_default(),
         };
         Ok(Event(service::create(ctx.state(), viewer, new).await?))
     }
@@ -415,6 +468,7 @@ impl EventsMutation {
             starts_at: input.starts_at,
             ends_at: patch(input.ends_at),
             allow_transfers: input.allow_transfers,
+            categories: input.categories,
         };
         Ok(Event(
             service::update(ctx.state(), viewer, parse_id(&id, "id")?, changes).await?,
