@@ -81,4 +81,7 @@ export const EXAMPLE_VARIABLES = {
   refundQuote: { reservationId: '<reservation id>' },
   transferTicket: { ticketId: '<ticket id>', toUsername: 'carol' },
   myTickets: { first: 10 },
+  checkIn: { eventId: '<event id>', code: '<ticket code>' },
+  attendees: { eventId: '<event id>', search: '', first: 20 },
+  checkIns: { eventId: '<event id>' },
 };
