@@ -143,3 +143,83 @@ async fn debits_racing_for_the_same_money_never_overdraw_the_wallet() {
     assert_eq!(adjustments_of(&app, &ann).await.len(), 4);
     assert_ledger_invariants(&app).await;
 }
+
+#[tokio::test]
+async fn the_rebuilt_transactions_table_keeps_its_checks_indexes_and_foreign_keys() {
+    use entity::transaction::TransactionStatus;
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement};
+    let app = spawn_app().await;
+    let ann = app.register("ann", "USER").await;
+    let db = &app.state.db;
+    let row = |user: uuid::Uuid, kind: TransactionKind, amount: i64| transaction::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(user),
+        event_id: Set(None),
+        reservation_id: Set(None),
+        kind: Set(kind),
+        status: Set(TransactionStatus::Succeeded),
+        method: Set(None),
+        amount_cents: Set(amount),
+        failure_reason: Set(None),
+        idempotency_key: Set(None),
+        success_key: Set(None),
+        gateway_charge_id: Set(None),
+        created_at: Set(chrono::Utc::now()),
+    };
+
+    let negative_adjustment = row(uuid(&ann.id), TransactionKind::Adjustment, -1)
+        .insert(db)
+        .await;
+    let negative_top_up = row(uuid(&ann.id), TransactionKind::TopUp, -1)
+        .insert(db)
+        .await;
+    let no_such_user = row(uuid::Uuid::now_v7(), TransactionKind::Adjustment, 1)
+        .insert(db)
+        .await;
+    let unknown_kind = db
+        .execute_unprepared("UPDATE transactions SET kind = 'GIFT'")
+        .await;
+    let orphan_entry = entity::ledger_entry::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(uuid(&ann.id)),
+        transaction_id: Set(uuid::Uuid::now_v7()),
+        amount_cents: Set(1),
+        balance_after_cents: Set(1),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await;
+
+    assert!(negative_adjustment.is_ok(), "{negative_adjustment:?}");
+    assert!(negative_top_up.is_err(), "a negative TOP_UP was stored");
+    assert!(no_such_user.is_err(), "the foreign key to users is gone");
+    assert!(unknown_kind.is_err(), "an unknown kind was stored");
+    assert!(
+        orphan_entry.is_err(),
+        "ledger entries lost their foreign key"
+    );
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transactions' AND sql IS NOT NULL ORDER BY name",
+            ))
+            .await
+            .unwrap();
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "idx_transactions_charge",
+                "idx_transactions_event_created",
+                "idx_transactions_reservation",
+                "idx_transactions_user_created",
+                "ux_transactions_success_key"
+            ]
+        );
+    }
+}
