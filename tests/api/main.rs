@@ -19,6 +19,7 @@ mod feedback;
 mod guardrails;
 mod hardening;
 mod http;
+mod lock_order;
 mod mail;
 mod newcomer;
 mod payments;
