@@ -101,6 +101,8 @@ impl Cluster {
             .unwrap_or(&args.pg_admin_url);
         let logs = std::env::temp_dir().join(format!("evenntify-chaos-{seed}"));
         std::fs::create_dir_all(&logs)?;
+        // A replay of the seed starts with no mail of an earlier run.
+        let _ = std::fs::remove_dir_all(logs.join("mail"));
         let mut cluster = Cluster {
             args: args.clone(),
             bin,
@@ -169,6 +171,9 @@ impl Cluster {
             .env("REGISTRATIONS_PER_IP_PER_MINUTE", "1000000")
             .env("WS_MAX_SOCKETS_PER_ADDRESS", "100000")
             .env("DB_MAX_CONNECTIONS", "8")
+            .env("MAIL_DIR", self.mail_dir(i))
+            .env("MAIL_POLL_INTERVAL_MS", "200")
+            .env("MAIL_RETRY_BASE_MS", "500")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -176,6 +181,12 @@ impl Cluster {
             .spawn()?;
         self.servers[i] = Some(child);
         wait_port(self.port(i), Duration::from_secs(60)).await
+    }
+
+    /// Instance `i`'s MAIL_DIR (one each, kept across its restarts): a message delivered by two
+    /// instances shows up in two directories.
+    fn mail_dir(&self, i: usize) -> PathBuf {
+        self.logs.join("mail").join(i.to_string())
     }
 
     fn pid(&self, i: usize) -> Option<&Child> {
@@ -277,27 +288,45 @@ enum Fault {
     PgRestart,
 }
 
-/// Every kind once, at seeded times between 15 % and 75 % of the run, on seeded instances.
+const KINDS: [Fault; 5] = [
+    Fault::Kill,
+    Fault::Term,
+    Fault::Pause,
+    Fault::RedisRestart,
+    Fault::PgRestart,
+];
+
+/// How many times each kind of fault is injected: once in a short run, once more per further
+/// 90 s (twice in 3 minutes).
+fn rounds(duration: Duration) -> usize {
+    (duration.as_secs() as usize / 90).max(1)
+}
+
+/// Every kind of fault `rounds` times, between 15 % and 75 % of the run. That window is cut into
+/// one slot per fault; each round puts the five kinds in a seeded order, each at a seeded time
+/// inside its slot on a seeded instance, so faults never bunch up and none is left out.
 fn schedule(rng: &mut Rng, duration: Duration, instances: usize) -> Vec<(Duration, Fault, usize)> {
-    let kinds = [
-        Fault::Kill,
-        Fault::Term,
-        Fault::Pause,
-        Fault::RedisRestart,
-        Fault::PgRestart,
-    ];
-    let span = duration.as_millis() as usize * 60 / 100;
-    let mut plan: Vec<_> = kinds
-        .iter()
-        .map(|&k| {
-            let at = duration.as_millis() as usize * 15 / 100 + rng.below(span.max(1));
-            (
+    let total = duration.as_millis() as usize;
+    let rounds = rounds(duration);
+    let slots = rounds * KINDS.len();
+    let slot = (total * 60 / 100 / slots).max(1);
+    let mut plan = Vec::new();
+    for round in 0..rounds {
+        let mut kinds = KINDS.to_vec();
+        for k in (1..kinds.len()).rev() {
+            kinds.swap(k, rng.below(k + 1));
+        }
+        for (j, kind) in kinds.into_iter().enumerate() {
+            let n = round * KINDS.len() + j;
+            // The first half of the slot: the fault (up to ~8 s) ends before the next starts.
+            let at = total * 15 / 100 + n * slot + rng.below((slot / 2).max(1));
+            plan.push((
                 Duration::from_millis(at as u64),
-                k,
+                kind,
                 rng.below(instances.max(1)),
-            )
-        })
-        .collect();
+            ));
+        }
+    }
     plan.sort();
     plan
 }
@@ -382,6 +411,16 @@ struct Seen {
     payments: HashSet<String>,
     top_ups: HashSet<String>,
     replay_mismatches: Vec<String>,
+    /// ADMITTED answers per ticket id (the door must admit a ticket at most once).
+    admitted: BTreeMap<String, u32>,
+    /// ALREADY_CHECKED_IN answers (second scans).
+    already_checked_in: u64,
+    /// Answers of the door by status.
+    scans: BTreeMap<String, u64>,
+    /// Chosen-seat reservations a client was told succeeded, with the seats it asked for.
+    chosen: Vec<(String, Vec<String>)>,
+    /// A chosen-seat reservation that came back with other seats than those asked for.
+    chosen_mismatches: Vec<String>,
 }
 
 struct Vu {
@@ -389,7 +428,8 @@ struct Vu {
     rng: Rng,
     pending: Vec<String>,
     confirmed: Vec<String>,
-    tickets: Vec<String>,
+    /// (ticket id, its code, its event id) of tickets this user holds.
+    tickets: Vec<(String, String, String)>,
     key: u64,
 }
 
@@ -399,6 +439,10 @@ struct Shared {
     seen: Mutex<Seen>,
     ga: String,
     seated: String,
+    /// The seated event's seats, row by row (front first), for chosen-seat reserves.
+    seat_rows: Vec<Vec<String>>,
+    /// Tokens of who works the door: the organizer and a staff member.
+    door: Vec<String>,
     usernames: Vec<String>,
     run: String,
 }
@@ -455,7 +499,10 @@ impl Shared {
 }
 
 const RESERVE: &str = "mutation($input: ReserveInput!) { reserve(input: $input) { id status } }";
-const PAY: &str = "mutation($input: PayInput!) { pay(input: $input) { reservation { id status tickets { id } } transaction { id } } }";
+const RESERVE_SEATS: &str =
+    "mutation($input: ReserveInput!) { reserve(input: $input) { id status seats { id } } }";
+const PAY: &str = "mutation($input: PayInput!) { pay(input: $input) { reservation { id status tickets { id code event { id } } } transaction { id } } }";
+const CHECK_IN: &str = "mutation($event: ID!, $code: String!) { checkIn(eventId: $event, code: $code) { status ticket { id } } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelReservation(id: $id) { id status } }";
 const JOIN: &str =
     "mutation($tt: ID!, $q: Int!) { joinWaitlist(ticketTypeId: $tt, quantity: $q) { id } }";
@@ -470,6 +517,64 @@ async fn virtual_user(shared: Arc<Shared>, mut vu: Vu, until: Instant) {
         let token = vu.account.token.clone();
         let roll = vu.rng.below(100);
         match roll {
+            0..=29 if vu.rng.below(6) == 0 && !shared.seat_rows.is_empty() => {
+                // Chosen seats: 1–2 adjacent seats, half the time in the two front rows, so
+                // buyers race each other (and best-available) for the same seats.
+                let rows = if vu.rng.below(2) == 0 {
+                    2.min(shared.seat_rows.len())
+                } else {
+                    shared.seat_rows.len()
+                };
+                let row = &shared.seat_rows[vu.rng.below(rows)];
+                let q = (1 + vu.rng.below(2)).min(row.len());
+                let start = vu.rng.below(row.len() - q + 1);
+                let wanted: Vec<String> = row[start..start + q].to_vec();
+                let input = json!({ "ticketTypeId": shared.seated, "quantity": q,
+                    "seatIds": wanted, "idempotencyKey": key });
+                shared.op("reserve chosen seats").await;
+                match shared
+                    .call(
+                        &mut vu.rng,
+                        &token,
+                        RESERVE_SEATS,
+                        json!({ "input": input }),
+                    )
+                    .await
+                {
+                    Ok(d) => {
+                        let Ok(id) = str_at(&d, "/reserve/id") else {
+                            continue;
+                        };
+                        let mut got: Vec<String> = d
+                            .pointer("/reserve/seats")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        got.sort();
+                        let mut asked = wanted.clone();
+                        asked.sort();
+                        let mut seen = shared.seen.lock().await;
+                        if got != asked {
+                            seen.chosen_mismatches
+                                .push(format!("{id}: asked {asked:?}, got {got:?}"));
+                        }
+                        seen.reservations.insert(id.clone());
+                        seen.chosen.push((id.clone(), wanted));
+                        drop(seen);
+                        vu.pending.push(id);
+                    }
+                    Err(e) => {
+                        if e.code == "SOLD_OUT" {
+                            shared.op("reserve chosen seats: taken").await;
+                        }
+                        shared.error(&e).await
+                    }
+                }
+            }
             0..=29 => {
                 let seated = vu.rng.below(3) == 0;
                 let input = if seated {
@@ -559,10 +664,13 @@ async fn virtual_user(shared: Arc<Shared>, mut vu: Vu, until: Instant) {
                             .pointer("/pay/reservation/tickets")
                             .and_then(Value::as_array)
                         {
-                            vu.tickets.extend(
-                                ts.iter()
-                                    .filter_map(|t| t["id"].as_str().map(str::to_string)),
-                            );
+                            vu.tickets.extend(ts.iter().filter_map(|t| {
+                                Some((
+                                    t["id"].as_str()?.to_string(),
+                                    t["code"].as_str()?.to_string(),
+                                    t.pointer("/event/id")?.as_str()?.to_string(),
+                                ))
+                            }));
                         }
                         if vu.rng.below(4) == 0
                             && let Ok(again) = shared
@@ -586,7 +694,7 @@ async fn virtual_user(shared: Arc<Shared>, mut vu: Vu, until: Instant) {
                     }
                 }
             }
-            60..=71 if !vu.confirmed.is_empty() || !vu.pending.is_empty() => {
+            60..=67 if !vu.confirmed.is_empty() || !vu.pending.is_empty() => {
                 let r = if !vu.confirmed.is_empty() && vu.rng.below(2) == 0 {
                     vu.confirmed.swap_remove(vu.rng.below(vu.confirmed.len()))
                 } else if !vu.pending.is_empty() {
@@ -602,8 +710,8 @@ async fn virtual_user(shared: Arc<Shared>, mut vu: Vu, until: Instant) {
                     shared.error(&e).await;
                 }
             }
-            72..=79 if !vu.tickets.is_empty() => {
-                let t = vu.tickets.swap_remove(vu.rng.below(vu.tickets.len()));
+            68..=74 if !vu.tickets.is_empty() => {
+                let (t, _, _) = vu.tickets.swap_remove(vu.rng.below(vu.tickets.len()));
                 let to = &shared.usernames[vu.rng.below(shared.usernames.len())];
                 if *to == vu.account.username {
                     continue;
@@ -616,7 +724,44 @@ async fn virtual_user(shared: Arc<Shared>, mut vu: Vu, until: Instant) {
                     shared.error(&e).await;
                 }
             }
-            80..=84 => {
+            75..=83 if !vu.tickets.is_empty() => {
+                // At the door: the organizer or staff scans one of the user's tickets, a third
+                // of the time twice in a row (the second must not admit it again). A ticket of
+                // a cancelled reservation scans as REVOKED.
+                let (ticket, code, event) = vu.tickets[vu.rng.below(vu.tickets.len())].clone();
+                let scans = if vu.rng.below(3) == 0 { 2 } else { 1 };
+                for _ in 0..scans {
+                    let door = shared.door[vu.rng.below(shared.door.len())].clone();
+                    shared.op("checkIn").await;
+                    match shared
+                        .call(
+                            &mut vu.rng,
+                            &door,
+                            CHECK_IN,
+                            json!({ "event": event, "code": code }),
+                        )
+                        .await
+                    {
+                        Ok(d) => {
+                            let status = d
+                                .pointer("/checkIn/status")
+                                .and_then(Value::as_str)
+                                .unwrap_or("?");
+                            let mut seen = shared.seen.lock().await;
+                            match status {
+                                "ADMITTED" => {
+                                    *seen.admitted.entry(ticket.clone()).or_default() += 1
+                                }
+                                "ALREADY_CHECKED_IN" => seen.already_checked_in += 1,
+                                _ => {}
+                            }
+                            *seen.scans.entry(status.to_string()).or_default() += 1;
+                        }
+                        Err(e) => shared.error(&e).await,
+                    }
+                }
+            }
+            84..=88 => {
                 shared.op("topUp").await;
                 match shared
                     .call(
@@ -759,10 +904,7 @@ pub async fn run(cli: &Cli, args: &Args, timeout: Duration) -> anyhow::Result<Ou
         }
         rows.push((seed, bad.is_empty(), line));
     }
-    println!("\nrun | seed | all checks");
-    for (i, (seed, ok, _)) in rows.iter().enumerate() {
-        println!("{} | {seed} | {}", i + 1, if *ok { "pass" } else { "FAIL" });
-    }
+    println!("{}", summary(&rows));
     Ok(Outcome {
         unexpected_errors: 0,
         failed_check: failed,
@@ -770,6 +912,69 @@ pub async fn run(cli: &Cli, args: &Args, timeout: Duration) -> anyhow::Result<Ou
 }
 
 type Checks = Vec<(String, bool, String)>;
+
+/// The table across runs (Markdown, for bench/README.md): one row per run from its JSON line.
+fn summary(rows: &[(u64, bool, Value)]) -> String {
+    let mut out = String::from(
+        "\n| run | seed | duration | operations | faults injected | checks passed | failed |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (i, (seed, _, line)) in rows.iter().enumerate() {
+        let ops: u64 = line["ops"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !k.contains(':'))
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let faults = line["faults"].as_array().cloned().unwrap_or_default();
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &faults {
+            let kind = f
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            *kinds.entry(kind).or_default() += 1;
+        }
+        let kinds = kinds
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let failed: Vec<&str> = line["checks"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, ok)| ok == &&Value::Bool(false))
+                    .map(|(k, _)| k.split(':').next().unwrap_or(k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| {} | {seed} | {} s | {ops} | {} ({kinds}) | {} | {} |\n",
+            i + 1,
+            line["duration_s"],
+            faults.len(),
+            line["passed"],
+            if failed.is_empty() {
+                "0".to_string()
+            } else {
+                format!("**{}**: {}", failed.len(), failed.join(", "))
+            },
+        ));
+    }
+    let all = rows.iter().filter(|r| r.1).count();
+    out.push_str(&format!(
+        "\n{all} of {} run(s) passed every check.",
+        rows.len()
+    ));
+    out
+}
 
 async fn one_run(
     cli: &Cli,
@@ -793,10 +998,13 @@ async fn one_run(
     let result = drive(cli, args, seed, &mut rng, &apis, &cluster, &db_url).await;
     let mut c = cluster.lock().await;
     c.stop_all().await;
-    if result.is_ok() {
-        c.drop_database().await;
-    } else {
-        eprintln!("logs in {}", c.logs.display());
+    match &result {
+        Ok((checks, _)) if checks.iter().all(|(_, ok, _)| *ok) => c.drop_database().await,
+        _ => eprintln!(
+            "logs and mail in {}; database {} kept",
+            c.logs.display(),
+            c.db_name
+        ),
     }
     result
 }
@@ -867,19 +1075,77 @@ async fn drive(
         .await
         .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
 
-    let mut accounts = Vec::new();
-    for i in 0..args.users {
-        let a = register(&apis[i % apis.len()], &format!("{run}u{i}"), "USER")
-            .await
-            .map_err(|e| anyhow::anyhow!("register: {e}"))?;
+    // Door staff for both events (the organizer scans too).
+    let staff = register(&apis[0], &format!("{run}staff"), "USER")
+        .await
+        .map_err(|e| anyhow::anyhow!("staff: {e}"))?;
+    for e in [&ga, &seated] {
         apis[0]
             .gql(
-                Some(&a.token),
-                TOP_UP,
-                json!({ "amount": 20_000, "key": format!("{run}-seed-{i}") }),
+                Some(&organizer.token),
+                "mutation($id: ID!, $u: String!) { addEventStaff(eventId: $id, username: $u) { id } }",
+                json!({ "id": str_at(e, "/createEvent/id").unwrap_or_default(), "u": staff.username }),
             )
             .await
-            .map_err(|e| anyhow::anyhow!("top up: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("addEventStaff: {e}"))?;
+    }
+    let map = apis[0]
+        .gql(
+            Some(&organizer.token),
+            "query($id: ID!) { event(id: $id) { seatMap { sections { rows { seats { id } } } } } }",
+            json!({ "id": str_at(&seated, "/createEvent/id").unwrap_or_default() }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("seat map: {e}"))?;
+    let seat_rows: Vec<Vec<String>> = map
+        .pointer("/event/seatMap/sections/0/rows")
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["seats"].as_array())
+                .map(|seats| {
+                    seats
+                        .iter()
+                        .filter_map(|s| s["id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(
+        seat_rows.len() == 6,
+        "the seated event's map has {} rows, not 6",
+        seat_rows.len()
+    );
+
+    let mut accounts = Vec::new();
+    let mut seed_keys = Vec::new();
+    for i in 0..args.users {
+        // With an e-mail address, so what they are told is also mailed.
+        let a = register_with_email(&apis[i % apis.len()], &format!("{run}u{i}"))
+            .await
+            .map_err(|e| anyhow::anyhow!("register: {e}"))?;
+        // A slow card (CARD_TIMEOUT_MS) on a loaded machine declines: try again with a new key.
+        let mut attempt = 0;
+        let key = loop {
+            let key = format!("{run}-seed-{i}-{attempt}");
+            match apis[0]
+                .gql(
+                    Some(&a.token),
+                    TOP_UP,
+                    json!({ "amount": 20_000, "key": key }),
+                )
+                .await
+            {
+                Ok(_) => break key,
+                Err(e) if attempt < 5 => {
+                    eprintln!("  seed top-up of {}: {e}; again", a.username);
+                    attempt += 1;
+                }
+                Err(e) => anyhow::bail!("top up: {e}"),
+            }
+        };
+        seed_keys.push(key);
         accounts.push(a);
     }
     let shared = Arc::new(Shared {
@@ -888,17 +1154,12 @@ async fn drive(
         seen: Mutex::new(Seen::default()),
         ga: str_at(&ga, "/createEvent/ticketTypes/0/id").unwrap_or_default(),
         seated: str_at(&seated, "/createEvent/ticketTypes/0/id").unwrap_or_default(),
+        seat_rows,
+        door: vec![organizer.token.clone(), staff.token.clone()],
         usernames: accounts.iter().map(|a| a.username.clone()).collect(),
         run: run.clone(),
     });
-    for a in &accounts {
-        shared
-            .seen
-            .lock()
-            .await
-            .top_ups
-            .insert(format!("{run}-seed-{}", &a.username[run.len() + 1..]));
-    }
+    shared.seen.lock().await.top_ups.extend(seed_keys);
 
     // Subscribers first, so they must see every report.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -944,7 +1205,14 @@ async fn drive(
         if let Err(e) = inject(cluster, fault, i, args.hold_seconds, &shared.down).await {
             anyhow::bail!("injecting {fault:?}: {e:#}");
         }
-        injected.push(format!("{fault:?}"));
+        injected.push(format!(
+            "t={:.0}s {fault:?}{}",
+            at.as_secs_f64(),
+            match fault {
+                Fault::RedisRestart | Fault::PgRestart => String::new(),
+                _ => format!(" #{i}"),
+            }
+        ));
     }
     for u in users {
         let _ = u.await;
@@ -981,25 +1249,50 @@ async fn drive(
         delivered.push(s.await.unwrap_or_default());
     }
 
+    let mail_root = cluster.lock().await.logs.join("mail");
+    drain_mail(db_url).await?;
     let seen = std::mem::take(&mut *shared.seen.lock().await);
-    let checks = audit(db_url, &seen, &stored, &delivered, args).await?;
+    let mut checks = audit(db_url, &seen, &stored, &delivered, args).await?;
+    checks.extend(audit_door_and_seats(db_url, &seen).await?);
+    checks.push(audit_mail(db_url, &mail_root).await?);
     println!(
-        "\nchaos run, seed {seed}: {} s, {} instances, {} users",
+        "\n### chaos run, seed {seed}: {} s, {} instances, {} users\n",
         args.duration, args.instances, args.users
     );
-    println!("operations: {:?}", seen.ops);
-    println!("answers other than success: {:?}", seen.errors);
-    println!("faults injected: {injected:?}");
-    println!("check | result | detail");
+    println!(
+        "operations ({}): {:?}\n",
+        seen.ops.values().sum::<u64>(),
+        seen.ops
+    );
+    println!("answers other than success: {:?}\n", seen.errors);
+    println!(
+        "faults injected ({}): {}\n",
+        injected.len(),
+        injected.join(", ")
+    );
+    println!("| check | result | detail |\n|---|---|---|");
     for (name, ok, detail) in &checks {
-        println!("{name} | {} | {detail}", if *ok { "pass" } else { "FAIL" });
+        println!(
+            "| {name} | {} | {} |",
+            if *ok { "pass" } else { "**FAIL**" },
+            detail.replace('|', "/")
+        );
     }
+    println!();
     let mut line = crate::json_head(cli, "chaos", &run);
     line.insert("seed".into(), seed.into());
     line.insert("duration_s".into(), args.duration.into());
     line.insert("ops".into(), json!(seen.ops));
     line.insert("errors".into(), json!(seen.errors));
     line.insert("faults".into(), json!(injected));
+    line.insert(
+        "passed".into(),
+        checks.iter().filter(|c| c.1).count().into(),
+    );
+    line.insert(
+        "failed".into(),
+        checks.iter().filter(|c| !c.1).count().into(),
+    );
     line.insert(
         "checks".into(),
         json!(
@@ -1012,6 +1305,241 @@ async fn drive(
     let line = Value::Object(line);
     crate::stats::emit_json(&line);
     Ok((checks, line))
+}
+
+/// Waits for the outbox to drain: every due message delivered by a live instance. A message
+/// still under a lease (claimed by an instance that died, or whose outcome could not be recorded
+/// while PostgreSQL restarted) is waited for until the lease lapses and another claim settles
+/// it, so a second delivery of it would be seen.
+async fn drain_mail(db: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while Instant::now() < deadline {
+        let open = count(db, "SELECT count(*) FROM mail_outbox WHERE status = 'PENDING' AND next_attempt_at < now() + interval '30 seconds'").await?;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The last settle's file is written before its row is marked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
+/// Every `.eml` file under `root/<instance>/`: (outbox id, instance, Message-ID header).
+fn delivered_mail(root: &std::path::Path) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for dir in dirs.flatten() {
+        let instance = dir.file_name().to_string_lossy().into_owned();
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".eml") else {
+                continue;
+            };
+            let message_id = std::fs::read_to_string(f.path()).ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| {
+                        l.strip_prefix("Message-ID:")
+                            .or_else(|| l.strip_prefix("Message-Id:"))
+                    })
+                    .map(|v| v.trim().to_string())
+            });
+            out.push((id.to_string(), instance.clone(), message_id));
+        }
+    }
+    out
+}
+
+/// "mail": every outbox row marked SENT was delivered exactly once (one file, in one instance's
+/// MAIL_DIR, with its own Message-ID), no Message-ID twice, no file without its row, nothing
+/// left PENDING that was due, nothing FAILED.
+async fn audit_mail(db: &str, root: &std::path::Path) -> anyhow::Result<(String, bool, String)> {
+    let rows: BTreeMap<String, String> = psql(db, "SELECT id, status FROM mail_outbox")
+        .await?
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(id, st)| (id.to_string(), st.to_string()))
+        .collect();
+    let files = delivered_mail(root);
+    let mut where_: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut message_ids: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut bad_header = 0;
+    for (id, instance, mid) in &files {
+        where_.entry(id).or_default().push(instance);
+        match mid {
+            Some(m) if m.starts_with(&format!("<{id}@")) => {
+                *message_ids.entry(m).or_default() += 1;
+            }
+            _ => bad_header += 1,
+        }
+    }
+    let sent = rows.values().filter(|s| *s == "SENT").count();
+    let sent_missing = rows
+        .iter()
+        .filter(|(id, st)| *st == "SENT" && !where_.contains_key(id.as_str()))
+        .count();
+    // Ids delivered more than once, by file or by Message-ID (the same thing unless a header
+    // lies).
+    let mut twice_ids: HashSet<&str> = where_
+        .iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(id, _)| *id)
+        .collect();
+    twice_ids.extend(
+        message_ids
+            .iter()
+            .filter(|&(_, &n)| n > 1)
+            .map(|(m, _)| m.trim_start_matches('<').split('@').next().unwrap_or(m)),
+    );
+    let twice = twice_ids.len();
+    let twice_example = twice_ids
+        .iter()
+        .take(2)
+        .map(|id| format!("{id} in {:?}", where_.get(id).cloned().unwrap_or_default()))
+        .collect::<Vec<_>>();
+    let orphans = where_.keys().filter(|id| !rows.contains_key(**id)).count();
+    let unsent_delivered = where_
+        .keys()
+        .filter(|id| rows.get(**id).is_some_and(|st| st != "SENT"))
+        .count();
+    let pending = rows.values().filter(|s| *s == "PENDING").count();
+    let failed = rows.values().filter(|s| *s == "FAILED").count();
+    let ok = sent > 0
+        && sent_missing == 0
+        && twice == 0
+        && orphans == 0
+        && unsent_delivered == 0
+        && pending == 0
+        && failed == 0
+        && bad_header == 0;
+    Ok((
+        "mail: each sent message delivered exactly once, none left unsent".into(),
+        ok,
+        format!(
+            "{sent} sent, {} file(s); {sent_missing} sent without a file, {twice} delivered twice {twice_example:?}, \
+             {orphans} file(s) without a row, {unsent_delivered} delivered but not marked sent, \
+             {pending} still pending, {failed} failed, {bad_header} bad Message-ID",
+            files.len()
+        ),
+    ))
+}
+
+fn uuid_list<'a>(ids: impl Iterator<Item = &'a String>) -> String {
+    ids.filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// "check-ins" and "seats chosen", from what the door and the buyers of chosen seats were told.
+async fn audit_door_and_seats(db: &str, seen: &Seen) -> anyhow::Result<Checks> {
+    let mut checks: Checks = Vec::new();
+    // The door: at most one ADMITTED answer per ticket, at most one ADMITTED scan stored per
+    // ticket, a ticket's check-in time set exactly when it has that scan, and every ADMITTED a
+    // client saw stored.
+    let twice_seen = seen.admitted.values().filter(|&&n| n > 1).count();
+    let twice_stored = count(db, "SELECT count(*) FROM (SELECT ticket_id FROM check_in_scans WHERE status = 'ADMITTED' GROUP BY ticket_id HAVING count(*) > 1) x").await?;
+    let inconsistent = count(db, "SELECT count(*) FROM tickets t WHERE (t.checked_in_at IS NOT NULL) <> EXISTS (SELECT 1 FROM check_in_scans s WHERE s.ticket_id = t.id AND s.status = 'ADMITTED')").await?;
+    let mut missing = 0;
+    if !seen.admitted.is_empty() {
+        missing = seen.admitted.len() as i64
+            - count(
+                db,
+                &format!(
+                    "SELECT count(*) FROM tickets t WHERE t.checked_in_at IS NOT NULL AND t.id IN ({})",
+                    uuid_list(seen.admitted.keys())
+                ),
+            )
+            .await?;
+    }
+    checks.push((
+        "check-ins: at most one per ticket, each acknowledged one stored".into(),
+        !seen.admitted.is_empty()
+            && twice_seen == 0
+            && twice_stored == 0
+            && inconsistent == 0
+            && missing == 0,
+        format!(
+            "{} admitted, {} second scan(s) answered ALREADY_CHECKED_IN, scans {:?}; \
+             {twice_seen} admitted twice (clients), {twice_stored} (database), \
+             {inconsistent} ticket(s) inconsistent, {missing} acknowledged not stored",
+            seen.admitted.len(),
+            seen.already_checked_in,
+            seen.scans
+        ),
+    ));
+
+    // Chosen seats: each came back as asked; each acknowledged one still live holds exactly the
+    // seats asked for in the database; no seat in two live acknowledged reservations.
+    let mut live: HashSet<String> = HashSet::new();
+    if !seen.chosen.is_empty() {
+        live = psql(
+            db,
+            &format!(
+                "SELECT id FROM reservations WHERE status IN ('PENDING','CONFIRMED') AND id IN ({})",
+                uuid_list(seen.chosen.iter().map(|(r, _)| r))
+            ),
+        )
+        .await?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    }
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut shared_seats = 0;
+    let mut pairs = Vec::new();
+    for (r, seats) in seen.chosen.iter().filter(|(r, _)| live.contains(r)) {
+        for seat in seats {
+            if owner.insert(seat, r).is_some_and(|other| other != r) {
+                shared_seats += 1;
+            }
+            pairs.push(format!("('{r}'::uuid, '{seat}'::uuid)"));
+        }
+    }
+    let mut not_held = 0;
+    if !pairs.is_empty() {
+        not_held = count(db, &format!("SELECT count(*) FROM (VALUES {}) v(r, s) WHERE NOT EXISTS (SELECT 1 FROM event_seats e WHERE e.id = v.s AND e.reservation_id = v.r AND e.status IN ('HELD','SOLD'))", pairs.join(","))).await?;
+    }
+    checks.push((
+        "seats chosen: no seat sold twice, each chosen seat held by its buyer".into(),
+        !seen.chosen.is_empty()
+            && seen.chosen_mismatches.is_empty()
+            && shared_seats == 0
+            && not_held == 0,
+        format!(
+            "{} chosen-seat hold(s) won ({} still live), {} refused SOLD_OUT; {} answered other seats {:?}, \
+             {shared_seats} seat(s) in two live reservations, {not_held} not held by their buyer",
+            seen.chosen.len(),
+            live.len(),
+            seen.ops
+                .get("reserve chosen seats: taken")
+                .copied()
+                .unwrap_or(0),
+            seen.chosen_mismatches.len(),
+            seen.chosen_mismatches.iter().take(2).collect::<Vec<_>>()
+        ),
+    ));
+    Ok(checks)
+}
+
+async fn register_with_email(api: &Api, username: &str) -> Result<Account, ApiError> {
+    let data = api
+        .gql(
+            None,
+            "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
+            json!({ "input": { "username": username, "password": crate::setup::PASSWORD,
+                "email": format!("{username}@chaos.example.com") } }),
+        )
+        .await?;
+    Ok(Account {
+        username: username.to_string(),
+        token: str_at(&data, "/register/accessToken")?,
+    })
 }
 
 async fn count(db: &str, sql: &str) -> anyhow::Result<i64> {
@@ -1176,5 +1704,28 @@ mod tests {
     #[test]
     fn report_cursors_decode_to_positions() {
         assert_eq!(super::position("cmVwb3J0OjQ"), Some(4));
+    }
+
+    #[test]
+    fn every_kind_of_fault_in_every_run_twice_in_three_minutes() {
+        use super::{KINDS, schedule};
+        use std::time::Duration;
+        for (secs, each) in [(45, 1), (60, 1), (180, 2), (300, 3)] {
+            for seed in 0..50 {
+                let d = Duration::from_secs(secs);
+                let plan = schedule(&mut crate::setup::Rng::new(seed), d, 3);
+                for k in KINDS {
+                    let n = plan.iter().filter(|(_, f, _)| *f == k).count();
+                    assert_eq!(n, each, "{k:?} in {secs} s, seed {seed}");
+                }
+                // Apart by at least half a slot, inside 15–75 % of the run, on a real instance.
+                let half = d * 60 / 100 / (5 * each as u32) / 2 - Duration::from_millis(2);
+                assert!(plan.windows(2).all(|w| w[1].0 - w[0].0 >= half));
+                assert!(
+                    plan.iter()
+                        .all(|(at, _, i)| { *at >= d * 15 / 100 && *at < d * 75 / 100 && *i < 3 })
+                );
+            }
+        }
     }
 }

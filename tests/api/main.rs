@@ -20,6 +20,7 @@ mod feedback;
 mod guardrails;
 mod hardening;
 mod http;
+mod lock_order;
 mod mail;
 mod newcomer;
 mod payments;
