@@ -97,6 +97,14 @@ fn viewer(user: &entity::user::Model) -> Viewer {
     }
 }
 
+/// The seeding user as the audit log records them (no request, no address).
+fn actor(user: &entity::user::Model) -> crate::audit::Actor {
+    crate::audit::Actor {
+        user_id: Some(user.id),
+        ..Default::default()
+    }
+}
+
 async fn user(state: &AppState, name: &str, role: Role) -> AppResult<entity::user::Model> {
     let username = normalize_username(name)?;
     if let Some(found) = entity::user::Entity::find()
@@ -197,6 +205,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
         let held = reserve(
             state,
             &viewer(buyer),
+            &actor(buyer),
             NewReservation {
                 ticket_type_id: ticket_type.id,
                 quantity: *quantity,
@@ -372,6 +381,7 @@ async fn seated_demo(
     let held = reserve(
         state,
         &viewer(buyer),
+        &actor(buyer),
         NewReservation {
             ticket_type_id: stalls.id,
             quantity: 2,

@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod after_sale;
 mod audit;
+mod batching;
 mod catalog;
 mod discovery;
 mod drafts;
