@@ -10,9 +10,11 @@
 #    against that server (which must be running on the same PostgreSQL), so both numbers come
 #    from one run.
 # 3. Runs pgbench for the same duration and client count with bench/pgbench/checkout.sql
-#    (checkouts/s) and bench/pgbench/hotrow.sql (reserves/s on one ticket type).
-# Prints a summary and one JSON line; pgbench's full output (with per-statement latencies) is
-# kept in $OUT_DIR (default target/bench-baseline).
+#    (the server's 24 statements, checkouts/s), bench/pgbench/minimal.sql (the least SQL doing the
+#    same durable work: the physical limit, checkouts/s) and bench/pgbench/hotrow.sql (reserves/s
+#    on one ticket type).
+# Prints a summary (API ÷ pgbench checkout, API ÷ minimal) and one JSON line; pgbench's full
+# output (with per-statement latencies) is kept in $OUT_DIR (default target/bench-baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift 2 ;;
     --api-url) API_URL="$2"; shift 2 ;;
     --db) DB="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -79,16 +81,24 @@ run_pgbench() { # run_pgbench <script> <output>
 echo "== pgbench checkout.sql: $CLIENTS clients, ${DURATION}s =="
 checkout_tps="$(run_pgbench bench/pgbench/checkout.sql "$OUT_DIR/pgbench-checkout.txt")"
 grep -E '^(number of transactions actually processed|number of failed|latency average|tps)' "$OUT_DIR/pgbench-checkout.txt" || true
+echo "== pgbench minimal.sql: $CLIENTS clients, ${DURATION}s =="
+minimal_tps="$(run_pgbench bench/pgbench/minimal.sql "$OUT_DIR/pgbench-minimal.txt")"
+grep -E '^(number of transactions actually processed|number of failed|latency average|tps)' "$OUT_DIR/pgbench-minimal.txt" || true
 echo "== pgbench hotrow.sql: $CLIENTS clients, ${DURATION}s =="
 hotrow_tps="$(run_pgbench bench/pgbench/hotrow.sql "$OUT_DIR/pgbench-hotrow.txt")"
 grep -E '^(number of transactions actually processed|number of failed|latency average|tps)' "$OUT_DIR/pgbench-hotrow.txt" || true
 
 ratio=null
+minimal_ratio=null
 if [ "$api_rate" != null ]; then
   ratio="$(awk -v a="$api_rate" -v b="$checkout_tps" 'BEGIN { printf "%.3f", a / b }')"
+  minimal_ratio="$(awk -v a="$api_rate" -v b="$minimal_tps" 'BEGIN { printf "%.3f", a / b }')"
 fi
 echo
-echo "baseline: pgbench checkouts/s = $checkout_tps, hot-row reserves/s = $hotrow_tps"
-[ "$ratio" != null ] && echo "API checkouts/s = $api_rate → API ÷ pgbench = $ratio"
-printf '{"scenario":"baseline","clients":%s,"duration_s":%s,"pgbench_checkouts_per_s":%s,"pgbench_hotrow_reserves_per_s":%s,"api_checkouts_per_s":%s,"api_over_pgbench":%s,"at":"%s"}\n' \
-  "$CLIENTS" "$DURATION" "$checkout_tps" "$hotrow_tps" "$api_rate" "$ratio" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "baseline: pgbench checkouts/s = $checkout_tps, minimal checkouts/s = $minimal_tps, hot-row reserves/s = $hotrow_tps"
+if [ "$ratio" != null ]; then
+  echo "API checkouts/s = $api_rate → API ÷ pgbench checkout = $ratio, API ÷ minimal = $minimal_ratio"
+fi
+printf '{"scenario":"baseline","clients":%s,"duration_s":%s,"pgbench_checkouts_per_s":%s,"pgbench_minimal_checkouts_per_s":%s,"pgbench_hotrow_reserves_per_s":%s,"api_checkouts_per_s":%s,"api_over_pgbench":%s,"api_over_minimal":%s,"loadavg":"%s","at":"%s"}\n' \
+  "$CLIENTS" "$DURATION" "$checkout_tps" "$minimal_tps" "$hotrow_tps" "$api_rate" "$ratio" "$minimal_ratio" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -75,6 +75,12 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// `MAX_TICKETS_PER_RESERVATION`: the largest `quantity` one reservation may hold.
     pub max_tickets_per_reservation: i32,
+    /// `RESERVE_BATCH_MAX`: general-admission holds of one ticket type committed together at
+    /// most (`reservations::batch`); 1 commits each alone.
+    pub reserve_batch_max: usize,
+    /// `RESERVE_BATCH_WINDOW_MS`: how long a batch may wait for more holds while one of its
+    /// ticket type is in the database (an idle ticket type adds no wait).
+    pub reserve_batch_window: Duration,
     /// `MAX_TOP_UP_CENTS`: the largest single wallet top-up.
     pub max_top_up_cents: i64,
     /// `CARD_TIMEOUT_MS`: how long the card gateway may take before a charge counts as failed
@@ -268,6 +274,8 @@ impl Settings {
 
         let sweep = parse_number(&get, "SWEEP_INTERVAL_SECONDS", 5, 1, 3_600)?;
         let max_tickets = parse_number(&get, "MAX_TICKETS_PER_RESERVATION", 10, 1, 100)? as i32;
+        let batch_max = parse_number(&get, "RESERVE_BATCH_MAX", 256, 1, 1_000)? as usize;
+        let batch_window = parse_number(&get, "RESERVE_BATCH_WINDOW_MS", 2, 0, 1_000)?;
         let max_top_up =
             parse_number(&get, "MAX_TOP_UP_CENTS", 1_000_000, 1, 1_000_000_000_000)? as i64;
         let card_timeout = parse_number(&get, "CARD_TIMEOUT_MS", 3_000, 1, 120_000)?;
@@ -371,6 +379,8 @@ impl Settings {
             db_max_connections,
             sweep_interval: Duration::from_secs(sweep),
             max_tickets_per_reservation: max_tickets,
+            reserve_batch_max: batch_max,
+            reserve_batch_window: Duration::from_millis(batch_window),
             max_top_up_cents: max_top_up,
             card_timeout: Duration::from_millis(card_timeout),
             ws_init_timeout: Duration::from_secs(ws_init),

@@ -14,6 +14,8 @@ pub enum Fault {
     PayBeforeCommit,
     /// In `topUpWallet`, after the charge and every write, just before the commit.
     TopUpBeforeCommit,
+    /// In a batch of holds (`reservations::batch`), after every write, just before the commit.
+    ReserveBatchBeforeCommit,
 }
 
 #[cfg(feature = "test-faults")]
@@ -41,6 +43,14 @@ impl Faults {
             }
             None => false,
         }
+    }
+}
+
+/// The batcher of holds keeps the `Faults` itself (it sits below the state).
+#[cfg(feature = "test-faults")]
+impl AsRef<Faults> for Faults {
+    fn as_ref(&self) -> &Faults {
+        self
     }
 }
 

@@ -140,6 +140,10 @@ pub struct Metrics {
     pub graphql_operations: LabelledCounter,
     /// `reserve` calls by outcome.
     pub reservations: LabelledCounter,
+    /// Batches of general-admission holds run (`reservations::batch`), one transaction each.
+    pub reserve_batches: AtomicU64,
+    /// Holds decided in those batches.
+    pub reserve_batched_holds: AtomicU64,
     /// `pay` calls by method and outcome.
     pub payments: LabelledCounter,
     /// Requests refused by a rate limit, by limit.
@@ -181,6 +185,16 @@ impl Metrics {
                 "evenntify_pubsub_reconnects_total",
                 "Times the Redis pub/sub subscription was re-established.",
                 &self.pubsub_reconnects,
+            ),
+            (
+                "evenntify_reserve_batches_total",
+                "Group commits of general-admission holds (one transaction each).",
+                &self.reserve_batches,
+            ),
+            (
+                "evenntify_reserve_batched_holds_total",
+                "Holds decided in those group commits.",
+                &self.reserve_batched_holds,
             ),
         ];
         for (name, help, value) in counters {

@@ -217,6 +217,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
         let held = reserve(
             state,
             &viewer(buyer),
+            &actor(buyer.id),
             NewReservation {
                 ticket_type_id: ticket_type.id,
                 quantity: *quantity,
@@ -407,6 +408,7 @@ async fn seated_demo(
     let held = reserve(
         state,
         &viewer(buyer),
+        &actor(buyer.id),
         NewReservation {
             ticket_type_id: stalls.id,
             quantity: 2,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub persisted: Arc<crate::graphql::apq::PersistedQueries>,
     /// Signs ticket codes (`tickets::signing`).
     pub tickets: Arc<crate::tickets::signing::TicketSigner>,
+    /// Group commit of general-admission holds, per ticket type (`reservations::batch`).
+    pub holds: Arc<crate::reservations::batch::Batcher>,
     /// Armed by tests to make a code path fail at a chosen point.
     #[cfg(feature = "test-faults")]
     pub faults: Arc<crate::faults::Faults>,
@@ -120,7 +122,22 @@ impl AppState {
                 ],
             ))
         };
+        #[cfg(feature = "test-faults")]
+        let faults: Arc<crate::faults::Faults> = Arc::default();
+        let holds = Arc::new(crate::reservations::batch::Batcher::new(
+            db.clone(),
+            live.clone(),
+            metrics.clone(),
+            crate::reservations::batch::BatchSettings {
+                max: settings.reserve_batch_max,
+                window: settings.reserve_batch_window,
+                hold: chrono::Duration::seconds(settings.hold_seconds as i64),
+            },
+            #[cfg(feature = "test-faults")]
+            faults.clone(),
+        ));
         Ok(AppState {
+            holds,
             tickets,
             persisted: Arc::new(crate::graphql::apq::PersistedQueries::new(
                 commands,
@@ -131,7 +148,7 @@ impl AppState {
             live,
             gateway: Arc::new(SandboxGateway::new(db.clone(), settings.card_timeout)),
             #[cfg(feature = "test-faults")]
-            faults: Arc::default(),
+            faults,
             jwt: Arc::new(JwtKeys::new(&secret, settings.access_token_ttl)),
             passwords: Passwords::new(cores),
             settings: Arc::new(settings),

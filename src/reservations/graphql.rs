@@ -348,7 +348,7 @@ impl ReservationsMutation {
             idempotency_key: input.idempotency_key,
             seats,
         };
-        let result = service::reserve(ctx.state(), viewer, request).await;
+        let result = service::reserve(ctx.state(), viewer, &ctx.actor(), request).await;
         let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "ok");
         ctx.state().metrics.reservations.inc(&[outcome]);
         Ok(Reservation(result?))

@@ -2,7 +2,7 @@
 //! cancelling (with a refund when already paid), and who may see a reservation.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::event::{self, EventStatus};
+use entity::event;
 use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
 use entity::ticket_type;
@@ -13,6 +13,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::rules::{bookable, same_request};
+pub use super::rules::{event_cancelled, lock_event};
+use crate::audit::Actor;
 use crate::auth::Viewer;
 use crate::config::Settings;
 use crate::db::paging::{Page, newest_first};
@@ -35,10 +38,14 @@ pub struct NewReservation {
 ///
 /// The seat counter is decremented by one conditional UPDATE (`available >= quantity`) whose
 /// affected-row count decides; there is no read-then-write, so concurrent buyers can never take
-/// the same seat, and the CHECK constraint on `available` backs this up.
+/// the same seat, and the CHECK constraint on `available` backs this up. Paid general admission
+/// is group-committed with the other holds of its ticket type in flight on this instance
+/// (`batch`: the same UPDATE takes a whole batch's seats); seated and free ones go one by one.
+/// Each hold leaves a `reservation.create` audit entry.
 pub async fn reserve(
     state: &AppState,
     viewer: &Viewer,
+    actor: &Actor,
     input: NewReservation,
 ) -> AppResult<reservation::Model> {
     let max = state.settings.max_tickets_per_reservation;
@@ -56,7 +63,7 @@ pub async fn reserve(
         && let Some(existing) = find_by_key(&state.db, viewer.user_id, key).await?
     {
         crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
-        return same_request(existing, &input);
+        return same_request(existing, input.ticket_type_id, input.quantity);
     }
 
     let (ticket_type, event) = reservable(state, input.ticket_type_id).await?;
@@ -65,6 +72,17 @@ pub async fn reserve(
         .price_cents
         .checked_mul(i64::from(input.quantity))
         .ok_or_else(|| AppError::bad_input("amount overflows"))?;
+    // The seam: paid general admission waits for its turn in the ticket type's next batch.
+    if input.seats.is_none() && amount > 0 {
+        let hold = super::batch::Hold {
+            user_id: viewer.user_id,
+            quantity: input.quantity,
+            amount_cents: amount,
+            idempotency_key: key,
+            actor: actor.clone(),
+        };
+        return state.holds.reserve(&ticket_type, hold).await;
+    }
     let hold = Duration::seconds(state.settings.hold_seconds as i64);
 
     let txn = begin_write(&state.db).await?;
@@ -115,6 +133,14 @@ pub async fn reserve(
                 txn.rollback().await?;
                 return Err(err);
             }
+            let entry = crate::audit::service::Entry {
+                action: super::batch::AUDIT_ACTION,
+                target_type: "reservation",
+                target_id: Some(model.id.to_string()),
+                event_id: Some(model.event_id),
+                detail: super::batch::audit_detail(&model),
+            };
+            crate::audit::service::record(&txn, actor, entry).await?;
             let mut effects = Effects::seats(model.event_id);
             // Free tickets (RSVP): nothing to pay, so the hold is confirmed at once, in the same
             // transaction that took the seats: never more than capacity, and a replay of the
@@ -144,7 +170,7 @@ pub async fn reserve(
                 .await?
                 .ok_or_else(|| AppError::from(err))?;
             crate::seating::service::same_seats(&state.db, &existing, input.seats.as_ref()).await?;
-            same_request(existing, &input)
+            same_request(existing, input.ticket_type_id, input.quantity)
         }
         Err(err) => Err(err.into()),
     }
@@ -255,19 +281,6 @@ async fn find_by_key(
         .await?)
 }
 
-fn same_request(
-    existing: reservation::Model,
-    input: &NewReservation,
-) -> AppResult<reservation::Model> {
-    if existing.ticket_type_id == input.ticket_type_id && existing.quantity == input.quantity {
-        Ok(existing)
-    } else {
-        Err(AppError::Conflict(
-            "this idempotencyKey was already used for a different reservation".into(),
-        ))
-    }
-}
-
 /// The ticket type and its event, if seats of it can be reserved now.
 async fn reservable(
     state: &AppState,
@@ -282,48 +295,6 @@ async fn reservable(
     let event = event.ok_or_else(not_found)?;
     bookable(&event, ticket_type_id)?;
     Ok((ticket_type, event))
-}
-
-/// Whether seats of the event can be reserved now.
-fn bookable(event: &event::Model, ticket_type_id: Uuid) -> AppResult<()> {
-    match event.status {
-        EventStatus::Draft => {
-            return Err(AppError::NotFound(format!(
-                "ticket type {ticket_type_id} not found"
-            )));
-        }
-        EventStatus::Cancelled => return Err(event_cancelled()),
-        EventStatus::Published => {}
-    }
-    if event.starts_at <= Utc::now() {
-        return Err(AppError::Conflict("the event has already started".into()));
-    }
-    Ok(())
-}
-
-pub fn event_cancelled() -> AppError {
-    AppError::Conflict("the event was cancelled".into())
-}
-
-/// Reads the event and keeps it from being cancelled until the caller's transaction ends.
-///
-/// PostgreSQL: `FOR SHARE`, which any number of reserves and payments hold at once, but which
-/// conflicts with the row lock of cancelEvent's `UPDATE events SET status = 'CANCELLED'`. So
-/// either this transaction commits first, and cancelEvent (which only then gets past its UPDATE)
-/// finds and releases or refunds what it wrote; or cancelEvent committed first, and this read
-/// (which waited for it, then read the newest row) sees CANCELLED. Under READ COMMITTED a plain
-/// read, or a condition on the event inside another statement, would see a snapshot taken before
-/// a cancel that commits an instant later; only the row lock closes that gap.
-/// SQLite: write transactions are IMMEDIATE, so no other writer runs until this one ends.
-///
-/// Lock order: the event before any of its reservations, as cancelEvent does, or the two can
-/// deadlock.
-pub async fn lock_event(db: &impl ConnectionTrait, id: Uuid) -> AppResult<event::Model> {
-    event::Entity::find_by_id(id)
-        .lock_shared()
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))
 }
 
 /// Moves a PENDING reservation to `to` (EXPIRED or CANCELLED) and gives its seats back. The

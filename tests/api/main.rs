@@ -12,6 +12,7 @@ mod adjustments;
 mod admin;
 mod after_sale;
 mod audit;
+mod batching;
 mod catalog;
 mod discovery;
 mod drafts;
