@@ -240,7 +240,7 @@ async fn the_event_ics_has_one_vevent_per_session() {
         })
         .collect();
     assert_eq!(vevents.len(), 3, "{text}");
-    use icalendar::{Component, EventLike as _};
+    use icalendar::Component;
     let mut got: Vec<DateTime<Utc>> = vevents
         .iter()
         .map(|e| match e.get_start() {
