@@ -407,7 +407,10 @@ const FESTIVAL_TITLE: &str = "Harbour Lights Festival";
 
 /// A three-day festival: one event, three sessions (one a day), each selling its own day
 /// tickets. Found by (organizer, title) on a rerun.
-async fn festival_demo(state: &AppState, organizer: &entity::user::Model) -> AppResult<event::Model> {
+async fn festival_demo(
+    state: &AppState,
+    organizer: &entity::user::Model,
+) -> AppResult<event::Model> {
     let org = viewer(organizer);
     if let Some(e) = event::Entity::find()
         .filter(event::Column::OrganizerId.eq(organizer.id))

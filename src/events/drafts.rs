@@ -121,7 +121,12 @@ pub async fn clone_event(
             .iter()
             .map(|s| (s.starts_at + shift, s.ends_at.map(|e| e + shift))),
     )
-    .unwrap_or((starts_at, source.ends_at.map(|end| starts_at + (end - source.starts_at))));
+    .unwrap_or((
+        starts_at,
+        source
+            .ends_at
+            .map(|end| starts_at + (end - source.starts_at)),
+    ));
 
     let txn = begin_write(&state.db).await?;
     let at = now();

@@ -10,7 +10,9 @@ use entity::event::{self, EventStatus};
 use entity::event_session;
 use entity::ticket_type;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
 use super::input::NewTicketType;
@@ -141,7 +143,11 @@ pub async fn insert(
     }
     .insert(db)
     .await?;
-    let ids: Vec<Uuid> = session.ticket_types.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = session
+        .ticket_types
+        .iter()
+        .map(|_| Uuid::now_v7())
+        .collect();
     let rows = session
         .ticket_types
         .iter()
@@ -268,5 +274,4 @@ mod tests {
             Some((at(0), Some(at(24))))
         );
     }
-
 }

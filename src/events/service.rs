@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 pub use super::input::NewTicketType;
 pub use super::schedule::NewSession;
-pub use super::schedule::{MAX_CAPACITY, MAX_PRICE_CENTS, MAX_TICKET_TYPES};
 use super::schedule::check_times;
+pub use super::schedule::{MAX_CAPACITY, MAX_PRICE_CENTS, MAX_TICKET_TYPES};
 
 use crate::auth::{Role, Viewer};
 use crate::db::paging::{Page, decode_cursor, encode_cursor};
@@ -142,13 +142,9 @@ pub async fn create(
             "an event with a venueId (numbered seats) has exactly one session",
         ));
     }
-    let seating = crate::seating::service::plan(
-        state,
-        viewer,
-        input.venue_id,
-        &mut sessions[0].ticket_types,
-    )
-    .await?;
+    let seating =
+        crate::seating::service::plan(state, viewer, input.venue_id, &mut sessions[0].ticket_types)
+            .await?;
     if input.venue_id.is_none() {
         for s in &sessions[1..] {
             if let Some(t) = s.ticket_types.iter().find(|t| t.sections.is_some()) {
@@ -166,8 +162,9 @@ pub async fn create(
         .into_iter()
         .map(super::schedule::check)
         .collect::<AppResult<Vec<_>>>()?;
-    let (starts_at, ends_at) = super::schedule::span(sessions.iter().map(|s| (s.starts_at, s.ends_at)))
-        .ok_or_else(|| AppError::bad_input("an event needs a session"))?;
+    let (starts_at, ends_at) =
+        super::schedule::span(sessions.iter().map(|s| (s.starts_at, s.ends_at)))
+            .ok_or_else(|| AppError::bad_input("an event needs a session"))?;
     let categories = super::discovery::clean_categories(input.categories)?;
 
     let at = now();
@@ -438,7 +435,10 @@ pub async fn find_visible(
         .await?)
 }
 
-pub(super) fn filter_condition(viewer: Option<&Viewer>, filter: &EventFilter) -> AppResult<Condition> {
+pub(super) fn filter_condition(
+    viewer: Option<&Viewer>,
+    filter: &EventFilter,
+) -> AppResult<Condition> {
     let mut cond = Condition::all().add(visible_to(viewer));
     if let Some(search) = filter
         .search

@@ -189,7 +189,9 @@ pub async fn cancel_session(
         .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
-        return Err(AppError::Conflict("the session is already cancelled".into()));
+        return Err(AppError::Conflict(
+            "the session is already cancelled".into(),
+        ));
     }
     let live = event_session::Entity::find()
         .filter(event_session::Column::EventId.eq(ev.id))

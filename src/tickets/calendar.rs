@@ -18,7 +18,11 @@ pub struct Entry {
 pub fn render(name: &str, entries: &[Entry]) -> String {
     let mut calendar = Calendar::new();
     calendar.name(name);
-    for Entry { event: e, session: s } in entries {
+    for Entry {
+        event: e,
+        session: s,
+    } in entries
+    {
         let cancelled = s.cancelled_at.is_some() || e.status == EventStatus::Cancelled;
         let mut v = icalendar::Event::new();
         v.uid(&format!("{}@evenntify", s.id))

@@ -277,8 +277,7 @@ pub async fn calendar_feed(state: &AppState, token: &str) -> AppResult<Vec<calen
             let event = events.get(&session.event_id)?.clone();
             let cancelled =
                 session.cancelled_at.is_some() || event.status == EventStatus::Cancelled;
-            (valid.contains(&session.id) || cancelled)
-                .then_some(calendar::Entry { event, session })
+            (valid.contains(&session.id) || cancelled).then_some(calendar::Entry { event, session })
         })
         .collect())
 }

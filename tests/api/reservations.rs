@@ -45,7 +45,10 @@ async fn start_event_now(app: &TestApp, event: &str) {
         .await
         .unwrap();
     entity::event_session::Entity::update_many()
-        .col_expr(entity::event_session::Column::StartsAt, Expr::value(started))
+        .col_expr(
+            entity::event_session::Column::StartsAt,
+            Expr::value(started),
+        )
         .filter(entity::event_session::Column::EventId.eq(uuid(event)))
         .exec(&app.state.db)
         .await

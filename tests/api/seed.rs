@@ -73,7 +73,11 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
         .as_array()
         .unwrap();
     assert_eq!(sessions.len(), 3, "the festival has three days");
-    assert!(sessions.iter().all(|s| s["ticketTypes"].as_array().unwrap().len() == 2));
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["ticketTypes"].as_array().unwrap().len() == 2)
+    );
     let seated = app
         .ok(
             None,

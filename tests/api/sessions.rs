@@ -13,9 +13,11 @@ const EVENT: &str = "query($id: ID!) { event(id: $id) { status startsAt endsAt
   sessions { id startsAt endsAt status ticketTypes { id name capacity available session { id } } } } }";
 const CANCEL_SESSION: &str =
     "mutation($id: ID!) { cancelSession(sessionId: $id) { id status event { status } } }";
-const ADD_SESSION: &str = "mutation($id: ID!, $input: SessionInput!) { addSession(eventId: $id, input: $input) {
+const ADD_SESSION: &str =
+    "mutation($id: ID!, $input: SessionInput!) { addSession(eventId: $id, input: $input) {
   id startsAt status event { id startsAt endsAt } ticketTypes { id name capacity available } } }";
-const ADD_TYPE: &str = "mutation($id: ID!, $input: TicketTypeInput!) { addTicketType(sessionId: $id, input: $input) {
+const ADD_TYPE: &str =
+    "mutation($id: ID!, $input: TicketTypeInput!) { addTicketType(sessionId: $id, input: $input) {
   id name priceCents capacity available session { id } } }";
 const CALENDAR: &str = "query($from: DateTime!, $to: DateTime!, $filter: EventFilter) {
   calendar(from: $from, to: $to, filter: $filter) { date sessions { id startsAt status event { id title } } } }";
@@ -75,9 +77,7 @@ async fn festival(
 }
 
 async fn event_of(app: &TestApp, who: &Account, id: &str) -> Value {
-    app.ok(Some(&who.access), EVENT, json!({ "id": id }))
-        .await["event"]
-        .clone()
+    app.ok(Some(&who.access), EVENT, json!({ "id": id })).await["event"].clone()
 }
 
 fn utc(v: &Value) -> DateTime<Utc> {
@@ -89,10 +89,15 @@ async fn each_session_sells_its_own_capacity_under_concurrent_reserves() {
     let app = spawn_app().await;
     let org = app.register("fest", "ORGANIZER").await;
     let starts = [day(20), day(21), day(22)];
-    let (event, sessions) = festival(&app, &org, "Three days", &starts, &[("Day", 0, 5)], &[]).await;
+    let (event, sessions) =
+        festival(&app, &org, "Three days", &starts, &[("Day", 0, 5)], &[]).await;
 
     let created = event_of(&app, &org, &event).await;
-    assert_eq!(utc(&created["startsAt"]), starts[0], "the event starts with its first session");
+    assert_eq!(
+        utc(&created["startsAt"]),
+        starts[0],
+        "the event starts with its first session"
+    );
     assert_eq!(
         utc(&created["endsAt"]),
         starts[2] + Duration::hours(6),
@@ -126,11 +131,18 @@ async fn each_session_sells_its_own_capacity_under_concurrent_reserves() {
         }
     }
     for (_, types) in &sessions[..2] {
-        assert_eq!(won.get(&types[0]), Some(&5), "exactly the session's capacity sold");
+        assert_eq!(
+            won.get(&types[0]),
+            Some(&5),
+            "exactly the session's capacity sold"
+        );
         assert_eq!(crate::helpers::available(&app, &types[0]).await, 0);
     }
     let after = event_of(&app, &org, &event).await;
-    assert_eq!(after["sessions"][2]["ticketTypes"][0]["available"], 5, "day three untouched");
+    assert_eq!(
+        after["sessions"][2]["ticketTypes"][0]["available"], 5,
+        "day three untouched"
+    );
     let valid = tickets_of_event(&app, &event)
         .await
         .into_iter()
@@ -172,20 +184,38 @@ async fn cancelling_a_session_refunds_only_its_buyers_and_the_last_one_cancels_t
 
     let stranger = app.register("stranger", "ORGANIZER").await;
     let res = app
-        .gql(Some(&stranger.access), CANCEL_SESSION, json!({ "id": sessions[0].0 }))
+        .gql(
+            Some(&stranger.access),
+            CANCEL_SESSION,
+            json!({ "id": sessions[0].0 }),
+        )
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
 
     let res = app
-        .ok(Some(&org.access), CANCEL_SESSION, json!({ "id": sessions[0].0 }))
+        .ok(
+            Some(&org.access),
+            CANCEL_SESSION,
+            json!({ "id": sessions[0].0 }),
+        )
         .await;
     assert_eq!(res["cancelSession"]["status"], "CANCELLED");
     assert_eq!(res["cancelSession"]["event"]["status"], "PUBLISHED");
-    assert_eq!(app.balance(&ann).await, 10_000, "day one's buyer is refunded in full");
-    assert_eq!(app.balance(&ben).await, 7_500, "day two's buyer keeps the ticket");
+    assert_eq!(
+        app.balance(&ann).await,
+        10_000,
+        "day one's buyer is refunded in full"
+    );
+    assert_eq!(
+        app.balance(&ben).await,
+        7_500,
+        "day two's buyer keeps the ticket"
+    );
     assert_eq!(app.balance(&cat).await, 7_500, "a hold cost nothing");
     assert_eq!(
-        crate::helpers::reservation_row(&app, &cat_hold).await.status,
+        crate::helpers::reservation_row(&app, &cat_hold)
+            .await
+            .status,
         entity::reservation::ReservationStatus::Cancelled
     );
     let tickets = tickets_of_event(&app, &event).await;
@@ -206,16 +236,28 @@ async fn cancelling_a_session_refunds_only_its_buyers_and_the_last_one_cancels_t
     let res = app.reserve(&ben, &sessions[0].1[0], 1, &new_key()).await;
     assert_eq!(error_code(&res), "CONFLICT", "{res:#}");
     let res = app
-        .gql(Some(&org.access), CANCEL_SESSION, json!({ "id": sessions[0].0 }))
+        .gql(
+            Some(&org.access),
+            CANCEL_SESSION,
+            json!({ "id": sessions[0].0 }),
+        )
         .await;
     assert_eq!(error_code(&res), "CONFLICT", "already cancelled");
 
     // Cancelling the other two: the last one cancels the event, refunding its buyer.
-    app.ok(Some(&org.access), CANCEL_SESSION, json!({ "id": sessions[1].0 }))
-        .await;
+    app.ok(
+        Some(&org.access),
+        CANCEL_SESSION,
+        json!({ "id": sessions[1].0 }),
+    )
+    .await;
     assert_eq!(app.balance(&ben).await, 10_000);
     let res = app
-        .ok(Some(&org.access), CANCEL_SESSION, json!({ "id": sessions[2].0 }))
+        .ok(
+            Some(&org.access),
+            CANCEL_SESSION,
+            json!({ "id": sessions[2].0 }),
+        )
         .await;
     assert_eq!(res["cancelSession"]["event"]["status"], "CANCELLED");
     assert_eq!(app.balance(&cat).await, 10_000);
@@ -227,8 +269,15 @@ async fn the_event_ics_has_one_vevent_per_session() {
     let app = spawn_app().await;
     let org = app.register("fest", "ORGANIZER").await;
     let starts = [day(30), day(31), day(32)];
-    let (event, sessions) =
-        festival(&app, &org, "Calendar fest", &starts, &[("Day", 1_000, 10)], &[]).await;
+    let (event, sessions) = festival(
+        &app,
+        &org,
+        "Calendar fest",
+        &starts,
+        &[("Day", 1_000, 10)],
+        &[],
+    )
+    .await;
     let text = app.get_text(&format!("/events/{event}.ics")).await;
     let calendar: icalendar::Calendar = text.parse().expect("the .ics parses");
     let vevents: Vec<_> = calendar
@@ -256,8 +305,12 @@ async fn the_event_ics_has_one_vevent_per_session() {
     }
 
     // A cancelled session stays, marked cancelled, so calendars that imported it learn of it.
-    app.ok(Some(&org.access), CANCEL_SESSION, json!({ "id": sessions[1].0 }))
-        .await;
+    app.ok(
+        Some(&org.access),
+        CANCEL_SESSION,
+        json!({ "id": sessions[1].0 }),
+    )
+    .await;
     let text = app.get_text(&format!("/events/{event}.ics")).await;
     assert_eq!(text.matches("BEGIN:VEVENT").count(), 3);
     assert_eq!(text.matches("STATUS:CANCELLED").count(), 1, "{text}");
@@ -268,16 +321,31 @@ async fn add_session_and_add_ticket_type_work_for_the_owner_only() {
     let app = spawn_app().await;
     let org = app.register("fest", "ORGANIZER").await;
     let rival = app.register("rival", "ORGANIZER").await;
-    let (event, sessions) =
-        festival(&app, &org, "Growing fest", &[day(20)], &[("Day", 1_000, 10)], &[]).await;
+    let (event, sessions) = festival(
+        &app,
+        &org,
+        "Growing fest",
+        &[day(20)],
+        &[("Day", 1_000, 10)],
+        &[],
+    )
+    .await;
     let input = session(day(25), &[("Late day", 1_500, 7)]);
 
     let res = app
-        .gql(Some(&rival.access), ADD_SESSION, json!({ "id": event, "input": input }))
+        .gql(
+            Some(&rival.access),
+            ADD_SESSION,
+            json!({ "id": event, "input": input }),
+        )
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
     let res = app
-        .ok(Some(&org.access), ADD_SESSION, json!({ "id": event, "input": input }))
+        .ok(
+            Some(&org.access),
+            ADD_SESSION,
+            json!({ "id": event, "input": input }),
+        )
         .await;
     let added = &res["addSession"];
     assert_eq!(added["status"], "PUBLISHED");
@@ -296,11 +364,19 @@ async fn add_session_and_add_ticket_type_work_for_the_owner_only() {
 
     let new_type = json!({ "name": "VIP", "priceCents": 9_000, "capacity": 3 });
     let res = app
-        .gql(Some(&rival.access), ADD_TYPE, json!({ "id": sessions[0].0, "input": new_type }))
+        .gql(
+            Some(&rival.access),
+            ADD_TYPE,
+            json!({ "id": sessions[0].0, "input": new_type }),
+        )
         .await;
     assert_eq!(error_code(&res), "FORBIDDEN");
     let res = app
-        .ok(Some(&org.access), ADD_TYPE, json!({ "id": sessions[0].0, "input": new_type }))
+        .ok(
+            Some(&org.access),
+            ADD_TYPE,
+            json!({ "id": sessions[0].0, "input": new_type }),
+        )
         .await;
     assert_eq!(res["addTicketType"]["available"], 3);
     assert_eq!(res["addTicketType"]["session"]["id"], json!(sessions[0].0));
@@ -311,7 +387,11 @@ async fn add_session_and_add_ticket_type_work_for_the_owner_only() {
     let res = app
         .gql(Some(&org.access), ADD_TYPE, json!({ "id": sessions[0].0, "input": { "name": "vip", "priceCents": 1, "capacity": 1 } }))
         .await;
-    assert_eq!(error_code(&res), "BAD_USER_INPUT", "names are unique within a session");
+    assert_eq!(
+        error_code(&res),
+        "BAD_USER_INPUT",
+        "names are unique within a session"
+    );
 
     let ev = event_of(&app, &org, &event).await;
     let names: Vec<Vec<&str>> = ev["sessions"]
@@ -355,11 +435,19 @@ async fn sessions_with_starts_at_or_ticket_types_are_refused() {
         }
     }
     let res = app
-        .gql(Some(&org.access), CREATE, json!({ "input": { "title": "Neither" } }))
+        .gql(
+            Some(&org.access),
+            CREATE,
+            json!({ "input": { "title": "Neither" } }),
+        )
         .await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
     let res = app
-        .gql(Some(&org.access), CREATE, json!({ "input": { "title": "Empty", "sessions": [] } }))
+        .gql(
+            Some(&org.access),
+            CREATE,
+            json!({ "input": { "title": "Empty", "sessions": [] } }),
+        )
         .await;
     assert_eq!(error_code(&res), "BAD_USER_INPUT");
 }
@@ -369,8 +457,15 @@ async fn a_clone_has_the_sessions_shifted_with_their_ticket_types_and_no_sales()
     let app = spawn_app().await;
     let org = app.register("fest", "ORGANIZER").await;
     let starts = [day(20), day(21) + Duration::hours(3), day(23)];
-    let (event, sessions) =
-        festival(&app, &org, "Cloned fest", &starts, &[("Day", 1_000, 4)], &[]).await;
+    let (event, sessions) = festival(
+        &app,
+        &org,
+        "Cloned fest",
+        &starts,
+        &[("Day", 1_000, 4)],
+        &[],
+    )
+    .await;
     let buyer = app.register("buyer", "USER").await;
     app.top_up(&buyer, 10_000).await;
     let r = app.hold(&buyer, &sessions[1].1[0], 3).await;
@@ -399,7 +494,10 @@ async fn a_clone_has_the_sessions_shifted_with_their_ticket_types_and_no_sales()
     assert_eq!(utc(&copy["endsAt"]), starts[2] + shift + Duration::hours(6));
     for s in copy["sessions"].as_array().unwrap() {
         assert_eq!(s["status"], "DRAFT");
-        assert_eq!(s["ticketTypes"], json!([{ "name": "Day", "capacity": 4, "available": 4 }]));
+        assert_eq!(
+            s["ticketTypes"],
+            json!([{ "name": "Day", "capacity": 4, "available": 4 }])
+        );
     }
 }
 
@@ -441,8 +539,12 @@ async fn calendar_lists_days_with_their_sessions_and_honours_the_filter() {
         &[],
     )
     .await;
-    app.ok(Some(&org.access), CANCEL_SESSION, json!({ "id": gone[0].0 }))
-        .await;
+    app.ok(
+        Some(&org.access),
+        CANCEL_SESSION,
+        json!({ "id": gone[0].0 }),
+    )
+    .await;
 
     let range = json!({ "from": day(40).to_rfc3339(), "to": day(42).to_rfc3339() });
     let res = app.ok(None, CALENDAR, range.clone()).await;

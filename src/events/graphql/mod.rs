@@ -482,9 +482,7 @@ impl EventsQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
         #[graphql(desc = "End of the range (exclusive).")] to: DateTime<Utc>,
-        #[graphql(desc = "Conditions the sessions' events must meet.")] filter: Option<
-            EventFilter,
-        >,
+        #[graphql(desc = "Conditions the sessions' events must meet.")] filter: Option<EventFilter>,
     ) -> async_graphql::Result<Vec<CalendarDay>> {
         let filter = filter.unwrap_or_default().into_service()?;
         let days = crate::events::sessions::calendar(ctx.state(), from, to, &filter).await?;
