@@ -97,6 +97,14 @@ fn viewer(user: &entity::user::Model) -> Viewer {
     }
 }
 
+/// The seed acting as `user` in the audit log (no request, no client address).
+fn actor(user_id: uuid::Uuid) -> crate::audit::Actor {
+    crate::audit::Actor {
+        user_id: Some(user_id),
+        ..Default::default()
+    }
+}
+
 async fn user(state: &AppState, name: &str, role: Role) -> AppResult<entity::user::Model> {
     let username = normalize_username(name)?;
     if let Some(found) = entity::user::Entity::find()
@@ -132,6 +140,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
         crate::payments::top_up::top_up(
             state,
             &viewer(&buyer),
+            &actor(buyer.id),
             balance,
             "seed-top-up",
             Some("tok_visa"),
@@ -175,9 +184,20 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                     venue_id: None,
                     categories: vec!["demo".into()],
                 };
-                let created =
-                    crate::events::service::create(state, &viewer(organizer), new).await?;
-                crate::events::service::publish(state, &viewer(organizer), created.id).await?
+                let created = crate::events::service::create(
+                    state,
+                    &viewer(organizer),
+                    &actor(organizer.id),
+                    new,
+                )
+                .await?;
+                crate::events::service::publish(
+                    state,
+                    &viewer(organizer),
+                    &actor(organizer.id),
+                    created.id,
+                )
+                .await?
             }
         };
         events.push(e);
@@ -219,7 +239,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                 method: PaymentMethod::Wallet,
                 card_token: None,
             };
-            match pay(state, &viewer(buyer), request).await {
+            match pay(state, &viewer(buyer), &actor(buyer.id), request).await {
                 Ok(_) | Err(AppError::HoldExpired(_) | AppError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -270,7 +290,14 @@ async fn check_in_one(
         return Ok(());
     };
     let code = crate::tickets::service::code_of(&state.tickets, &first);
-    crate::tickets::service::check_in(state, &viewer(organizer), first.event_id, &code).await?;
+    crate::tickets::service::check_in(
+        state,
+        &viewer(organizer),
+        &actor(organizer.id),
+        first.event_id,
+        &code,
+    )
+    .await?;
     Ok(())
 }
 
@@ -320,7 +347,14 @@ async fn seated_demo(
                     rows: rows("XY", 4),
                 },
             ];
-            crate::seating::service::create_venue(state, &org, SEATED_VENUE, sections).await?
+            crate::seating::service::create_venue(
+                state,
+                &org,
+                &actor(org.user_id),
+                SEATED_VENUE,
+                sections,
+            )
+            .await?
         }
     };
     let existing = event::Entity::find()
@@ -360,8 +394,9 @@ async fn seated_demo(
                 venue_id: Some(venue.id),
                 categories: vec!["demo".into(), "theatre".into()],
             };
-            let created = crate::events::service::create(state, &org, new).await?;
-            crate::events::service::publish(state, &org, created.id).await?
+            let created =
+                crate::events::service::create(state, &org, &actor(org.user_id), new).await?;
+            crate::events::service::publish(state, &org, &actor(org.user_id), created.id).await?
         }
     };
     let Some(stalls) = entity::ticket_type::Entity::find()
@@ -395,7 +430,7 @@ async fn seated_demo(
             method: PaymentMethod::Wallet,
             card_token: None,
         };
-        match pay(state, &viewer(buyer), request).await {
+        match pay(state, &viewer(buyer), &actor(buyer.id), request).await {
             Ok(_) | Err(AppError::HoldExpired(_) | AppError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
@@ -454,6 +489,6 @@ async fn festival_demo(
         venue_id: None,
         categories: vec!["demo".into(), "festival".into(), "music".into()],
     };
-    let created = crate::events::service::create(state, &org, new).await?;
-    crate::events::service::publish(state, &org, created.id).await
+    let created = crate::events::service::create(state, &org, &actor(org.user_id), new).await?;
+    crate::events::service::publish(state, &org, &actor(org.user_id), created.id).await
 }

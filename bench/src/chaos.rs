@@ -1043,7 +1043,7 @@ async fn audit(
         format!("{n} seat(s) and {m} reservation(s) off"),
     );
     let n = count(db, "SELECT count(*) FROM wallets w WHERE w.balance_cents <> COALESCE((SELECT sum(amount_cents) FROM ledger_entries e WHERE e.user_id = w.user_id), 0)").await?;
-    let m = count(db, "SELECT count(*) FROM wallets w WHERE w.balance_cents <> COALESCE((SELECT sum(CASE WHEN kind = 'PAYMENT' THEN -amount_cents ELSE amount_cents END) FROM transactions t WHERE t.user_id = w.user_id AND t.status = 'SUCCEEDED' AND (t.kind = 'TOP_UP' OR t.method = 'WALLET')), 0)").await?;
+    let m = count(db, "SELECT count(*) FROM wallets w WHERE w.balance_cents <> COALESCE((SELECT sum(CASE WHEN kind = 'PAYMENT' THEN -amount_cents ELSE amount_cents END) FROM transactions t WHERE t.user_id = w.user_id AND t.status = 'SUCCEEDED' AND (t.kind IN ('TOP_UP', 'ADJUSTMENT') OR t.method = 'WALLET')), 0)").await?;
     check(
         "ledger: each wallet = its entries = top-ups − wallet payments + wallet refunds",
         n == 0 && m == 0,

@@ -1,4 +1,5 @@
-//! A money movement (or a failed attempt at one): top-up, payment or refund.
+//! A money movement (or a failed attempt at one): top-up, payment, refund or an admin's
+//! adjustment (the only kind whose amount may be negative: a debit).
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,9 @@ pub enum TransactionKind {
     Payment,
     #[sea_orm(string_value = "REFUND")]
     Refund,
+    /// An admin's credit (positive amount) or debit (negative amount) of a wallet.
+    #[sea_orm(string_value = "ADJUSTMENT")]
+    Adjustment,
 }
 
 #[derive(

@@ -53,6 +53,7 @@ export const EXAMPLE_VARIABLES = {
   events: { filter: { search: 'meetup', onlyAvailable: true }, first: 10 },
   topUpWallet: { amountCents: 5000, idempotencyKey: 'bob-topup-1' },
   wallet: { first: 20 },
+  adjustWallet: { userId: '<user id>', amountCents: 500, reason: 'goodwill: the doors opened late' },
   reserve: {
     input: { ticketTypeId: '<ticket type id>', quantity: 2, idempotencyKey: 'bob-reserve-1' },
   },

@@ -113,3 +113,23 @@ pub async fn list(
     )
     .await
 }
+
+/// [`record`] in one line, for the many mutations that only name what they did.
+pub async fn log(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &str,
+    target_type: &str,
+    target_id: impl ToString,
+    event_id: Option<Uuid>,
+    detail: serde_json::Value,
+) -> AppResult<()> {
+    let entry = Entry {
+        action,
+        target_type,
+        target_id: Some(target_id.to_string()),
+        event_id,
+        detail,
+    };
+    record(db, actor, entry).await
+}

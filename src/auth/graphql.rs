@@ -199,10 +199,9 @@ impl AuthMutation {
             email: input.email,
             role: input.role.unwrap_or(RoleGql::User).into(),
         };
-        let ip = ctx
-            .data_opt::<crate::graphql::context::ClientIp>()
-            .map(|ip| ip.0);
-        Ok(service::register(ctx.state(), account, ip).await?.into())
+        Ok(service::register(ctx.state(), account, &ctx.actor())
+            .await?
+            .into())
     }
 
     /// Logs in. A wrong password and an unknown username give the same `UNAUTHENTICATED` error.
@@ -212,12 +211,11 @@ impl AuthMutation {
         #[graphql(desc = "Username, any letter case.")] username: String,
         #[graphql(desc = "The account's password.")] password: String,
     ) -> async_graphql::Result<AuthPayload> {
-        let ip = ctx
-            .data_opt::<crate::graphql::context::ClientIp>()
-            .map(|ip| ip.0);
-        Ok(service::login(ctx.state(), &username, password, ip)
-            .await?
-            .into())
+        Ok(
+            service::login(ctx.state(), &username, password, &ctx.actor())
+                .await?
+                .into(),
+        )
     }
 
     /// Trades a refresh token for a new access token and a new refresh token. Each refresh token
@@ -227,7 +225,9 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The refresh token from the last `AuthPayload`.")] refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
-        Ok(service::refresh(ctx.state(), &refresh_token).await?.into())
+        Ok(service::refresh(ctx.state(), &ctx.actor(), &refresh_token)
+            .await?
+            .into())
     }
 
     /// Changes the logged-in user's profile (e-mail address, display name, reminder e-mails).
@@ -298,7 +298,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The session's current refresh token.")] refresh_token: String,
     ) -> async_graphql::Result<bool> {
-        Ok(service::logout(ctx.state(), &refresh_token).await?)
+        Ok(service::logout(ctx.state(), &ctx.actor(), &refresh_token).await?)
     }
 }
 

@@ -142,7 +142,7 @@ pub async fn reset(
             ..actor.clone()
         },
         Entry {
-            action: "auth.reset",
+            action: "auth.password_reset",
             target_type: "user",
             target_id: Some(found.user_id.to_string()),
             event_id: None,
@@ -158,5 +158,5 @@ pub async fn reset(
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::bad_input(BAD_TOKEN))?;
-    open_session(state, account, actor.client_address.clone()).await
+    open_session(state, account, actor, None).await
 }

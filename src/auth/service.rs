@@ -7,6 +7,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::{Role, Viewer, random_token, token_hash};
+use crate::audit::Actor;
+use crate::audit::service::{Entry, record};
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -83,7 +85,7 @@ pub(super) fn normalize_email(raw: Option<String>) -> AppResult<Option<String>> 
 pub async fn register(
     state: &AppState,
     input: NewAccount,
-    client_ip: Option<std::net::IpAddr>,
+    actor: &Actor,
 ) -> AppResult<Authenticated> {
     if input.role == Role::Admin {
         return Err(AppError::Forbidden(
@@ -91,7 +93,7 @@ pub async fn register(
         ));
     }
     let user = create_user(state, input).await?;
-    open_session(state, user, client_ip.map(|ip| ip.to_string())).await
+    open_session(state, user, actor, Some("auth.register")).await
 }
 
 /// Inserts a user after validating the input; used by `register` and `create-admin`.
@@ -143,13 +145,13 @@ pub async fn login(
     state: &AppState,
     username: &str,
     password: String,
-    client_ip: Option<std::net::IpAddr>,
+    actor: &Actor,
 ) -> AppResult<Authenticated> {
     use crate::ratelimit::Limit;
     // Keys are built from valid usernames only (at most 32 characters): a name that cannot
     // exist has no account to protect, and an attacker must not choose a key's size.
     let name = normalize_username(username).ok();
-    let address = client_ip.map(|ip| ip.to_string());
+    let address = actor.client_address.clone();
     let refused = |limit: Limit, err: AppError| {
         state.metrics.rate_limited.inc(&[limit.name()]);
         err
@@ -166,6 +168,7 @@ pub async fn login(
         if password.len() <= MAX_PASSWORD_BYTES {
             let _ = state.passwords.verify(password, None).await;
         }
+        login_failed(state, actor, username, None, "wrong username or password").await?;
         return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
     };
     let pair = format!("{name}|{}", address.as_deref().unwrap_or("-"));
@@ -194,14 +197,48 @@ pub async fn login(
     let Some(user) = found.filter(|_| verified) else {
         state.rate.record(Limit::LoginUser, &pair).await;
         state.rate.record(Limit::LoginUserGlobal, &name).await;
+        login_failed(state, actor, username, None, "wrong username or password").await?;
         return Err(AppError::Unauthenticated(BAD_LOGIN.into()));
     };
     if user.suspended_at.is_some() {
+        login_failed(state, actor, username, Some(user.id), "suspended").await?;
         return Err(AppError::Forbidden(
             "this account is suspended; contact an administrator".into(),
         ));
     }
-    open_session(state, user, address).await
+    open_session(state, user, actor, Some("auth.login")).await
+}
+
+/// Appends `auth.login_failed` in a write of its own, committed although the login fails. The
+/// actor stays anonymous (nobody proved who they are); the detail keeps the name tried (cut to
+/// 64 characters) and why. Requests refused by a rate limit leave no entry, so a flood of
+/// attempts cannot fill the log faster than the limits allow.
+async fn login_failed(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    user: Option<Uuid>,
+    why: &str,
+) -> AppResult<()> {
+    let tried: String = username.trim().chars().take(64).collect();
+    let txn = begin_write(&state.db).await?;
+    record(
+        &txn,
+        &Actor {
+            user_id: None,
+            ..actor.clone()
+        },
+        Entry {
+            action: "auth.login_failed",
+            target_type: "user",
+            target_id: user.map(|id| id.to_string()),
+            event_id: None,
+            detail: serde_json::json!({ "username": tried, "reason": why }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Whether the user has opened a session from `address` before.
@@ -224,12 +261,15 @@ pub async fn find_by_username(
         .await?)
 }
 
-/// Starts a new session (refresh-token family) with its first refresh token.
+/// Starts a new session (refresh-token family) with its first refresh token, and appends
+/// `action` (`auth.login`, `auth.register`…) to the audit log in the same transaction.
 pub(super) async fn open_session(
     state: &AppState,
     user: user::Model,
-    client_address: Option<String>,
+    actor: &Actor,
+    action: Option<&str>,
 ) -> AppResult<Authenticated> {
+    let client_address = actor.client_address.clone();
     let session_id = Uuid::now_v7();
     let refresh = random_token(32);
     let txn = begin_write(&state.db).await?;
@@ -243,6 +283,23 @@ pub(super) async fn open_session(
     .insert(&txn)
     .await?;
     insert_refresh_token(state, &txn, session_id, &refresh).await?;
+    if let Some(action) = action {
+        record(
+            &txn,
+            &Actor {
+                user_id: Some(user.id),
+                ..actor.clone()
+            },
+            Entry {
+                action,
+                target_type: "session",
+                target_id: Some(session_id.to_string()),
+                event_id: None,
+                detail: serde_json::json!({ "username": user.username }),
+            },
+        )
+        .await?;
+    }
     txn.commit().await?;
     authenticated(state, user, session_id, refresh)
 }
@@ -284,7 +341,7 @@ fn authenticated(
 /// Exchanges a refresh token for a new pair. Each refresh token works once: presenting one that
 /// was already rotated means it leaked (or a client replayed it), so the whole session is revoked,
 /// including the tokens that replaced it.
-pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> {
+pub async fn refresh(state: &AppState, actor: &Actor, token: &str) -> AppResult<Authenticated> {
     let invalid = || AppError::Unauthenticated("invalid refresh token".into());
     let stored = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
@@ -301,7 +358,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> 
         ));
     }
     if stored.used_at.is_some() {
-        revoke_session(state, session.id).await?;
+        revoke_session(state, actor, &session, "auth.refresh_reuse").await?;
         return Err(reused());
     }
     if stored.expires_at <= now() {
@@ -322,7 +379,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Authenticated> 
         .await?;
     if marked.rows_affected != 1 {
         txn.rollback().await?;
-        revoke_session(state, session.id).await?;
+        revoke_session(state, actor, &session, "auth.refresh_reuse").await?;
         return Err(reused());
     }
     insert_refresh_token(state, &txn, session.id, &next).await?;
@@ -342,7 +399,7 @@ fn reused() -> AppError {
 }
 
 /// Ends the session the refresh token belongs to. Returns whether the token was known.
-pub async fn logout(state: &AppState, token: &str) -> AppResult<bool> {
+pub async fn logout(state: &AppState, actor: &Actor, token: &str) -> AppResult<bool> {
     let Some(stored) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
         .one(&state.db)
@@ -350,19 +407,56 @@ pub async fn logout(state: &AppState, token: &str) -> AppResult<bool> {
     else {
         return Ok(false);
     };
-    revoke_session(state, stored.session_id).await?;
+    let Some(session) = session::Entity::find_by_id(stored.session_id)
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    revoke_session(state, actor, &session, "auth.logout").await?;
     Ok(true)
 }
 
-/// Revokes a session and closes its open WebSockets on every instance.
-async fn revoke_session(state: &AppState, session_id: Uuid) -> AppResult<()> {
-    session::Entity::update_many()
+/// Revokes a session, appending `action` (`auth.logout`, `auth.refresh_reuse`) to the audit log
+/// in the same transaction when it was still open, and closes its open WebSockets on every
+/// instance. The entry's actor is the session's owner for a logout; for a reused refresh token
+/// it is whoever presented it (unknown: the token may have leaked), the owner is the target.
+async fn revoke_session(
+    state: &AppState,
+    actor: &Actor,
+    session: &session::Model,
+    action: &str,
+) -> AppResult<()> {
+    let txn = begin_write(&state.db).await?;
+    let revoked = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now()))
-        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::Id.eq(session.id))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
-    state.live.sockets.revoke(session_id).await;
+    if revoked.rows_affected == 1 {
+        let who = match action {
+            "auth.logout" => Some(session.user_id),
+            _ => actor.user_id,
+        };
+        record(
+            &txn,
+            &Actor {
+                user_id: who,
+                ..actor.clone()
+            },
+            Entry {
+                action,
+                target_type: "session",
+                target_id: Some(session.id.to_string()),
+                event_id: None,
+                detail: serde_json::json!({ "userId": session.user_id.to_string() }),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    state.live.sockets.revoke(session.id).await;
     Ok(())
 }
 

@@ -37,7 +37,12 @@ fn may_change(viewer: &Viewer, ev: &event::Model) -> AppResult<()> {
 /// Deletes a DRAFT event that never sold anything, with its ticket types and seats. Anything
 /// else is `CONFLICT` (cancel it instead). The event row is locked first, so a publishEvent
 /// racing this either published before (then this is a CONFLICT) or finds no event.
-pub async fn delete(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bool> {
+pub async fn delete(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    id: Uuid,
+) -> AppResult<bool> {
     let txn = begin_write(&state.db).await?;
     let ev = event::Entity::find_by_id(id)
         .lock_exclusive()
@@ -73,6 +78,8 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bo
         .exec(&txn)
         .await?;
     event::Entity::delete_by_id(id).exec(&txn).await?;
+    let detail = serde_json::json!({ "title": ev.title });
+    crate::audit::service::log(&txn, actor, "event.delete", "event", id, Some(id), detail).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -83,6 +90,7 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bo
 pub async fn clone_event(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     starts_at: DateTime<Utc>,
 ) -> AppResult<event::Model> {
@@ -213,6 +221,17 @@ pub async fn clone_event(
     }
     let categories = super::discovery::categories_of(&txn, id).await?;
     super::discovery::set_categories(&txn, new_id, &categories).await?;
+    let detail = serde_json::json!({ "from": id.to_string(), "title": copy.title });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "event.clone",
+        "event",
+        new_id,
+        Some(new_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     Ok(copy)
 }

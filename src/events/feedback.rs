@@ -54,6 +54,7 @@ fn clean_comment(comment: Option<String>) -> AppResult<Option<String>> {
 pub async fn submit(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     event_id: Uuid,
     rating: i32,
     comment: Option<String>,
@@ -87,6 +88,7 @@ pub async fn submit(
             "feedback closes {FEEDBACK_DAYS} days after the event"
         )));
     }
+    let txn = crate::db::begin_write(&state.db).await?;
     // One row per (event, user): a second submission edits the first, atomically.
     feedback::Entity::insert(feedback::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -106,14 +108,27 @@ pub async fn submit(
             ])
             .to_owned(),
     )
-    .exec(&state.db)
+    .exec(&txn)
     .await?;
-    feedback::Entity::find()
+    let saved = feedback::Entity::find()
         .filter(feedback::Column::EventId.eq(event_id))
         .filter(feedback::Column::UserId.eq(viewer.user_id))
-        .one(&state.db)
+        .one(&txn)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("feedback vanished after upsert")))
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("feedback vanished after upsert")))?;
+    let detail = serde_json::json!({ "rating": rating });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "feedback.submit",
+        "feedback",
+        saved.id,
+        Some(event_id),
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 /// The event's feedback, newest first.

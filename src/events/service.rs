@@ -105,6 +105,7 @@ fn require_organizer(viewer: &Viewer) -> AppResult<()> {
 pub async fn create(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     mut input: NewEvent,
 ) -> AppResult<event::Model> {
     require_organizer(viewer)?;
@@ -199,6 +200,17 @@ pub async fn create(
     if let Some(plan) = seating {
         plan.copy(&txn, event_id, &first_types).await?;
     }
+    let detail = serde_json::json!({ "title": event.title });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "event.create",
+        "event",
+        event_id,
+        Some(event_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     Ok(event)
 }
@@ -221,6 +233,7 @@ async fn owned(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::
 pub async fn update(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     changes: EventChanges,
 ) -> AppResult<event::Model> {
@@ -282,6 +295,8 @@ pub async fn update(
     if moved {
         super::schedule::move_single(&txn, id, starts_at, ends_at).await?;
     }
+    let detail = serde_json::json!({ "title": updated.title });
+    crate::audit::service::log(&txn, actor, "event.update", "event", id, Some(id), detail).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -291,6 +306,7 @@ pub async fn update(
 async fn transition(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     from: &[EventStatus],
     to: EventStatus,
@@ -322,15 +338,9 @@ async fn transition(
             EventStatus::Cancelled => "event.cancel",
             EventStatus::Draft => "event.draft",
         };
-        // TODO(audit): the request id and client address once services take the GraphQL
-        // layer's `Actor`; the viewer is known here.
-        let actor = crate::audit::Actor {
-            user_id: Some(viewer.user_id),
-            ..Default::default()
-        };
         crate::audit::service::record(
             &txn,
-            &actor,
+            actor,
             crate::audit::service::Entry {
                 action,
                 target_type: "event",
@@ -363,35 +373,57 @@ async fn transition(
 pub async fn set_cancellation_policy(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     policy: crate::events::policy::Policy,
 ) -> AppResult<event::Model> {
     owned(state, viewer, id).await?;
+    let policy_json = policy.to_json();
+    let txn = begin_write(&state.db).await?;
     let done = event::Entity::update_many()
         .col_expr(
             event::Column::CancellationPolicy,
-            Expr::value(Some(policy.to_json())),
+            Expr::value(Some(policy_json.clone())),
         )
         .col_expr(event::Column::UpdatedAt, Expr::value(now()))
         .filter(event::Column::Id.eq(id))
         .filter(event::Column::Status.ne(EventStatus::Cancelled))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
         return Err(AppError::Conflict(
             "a cancelled event cannot be changed".into(),
         ));
     }
-    event::Entity::find_by_id(id)
-        .one(&state.db)
+    let detail = serde_json::from_str(&policy_json).unwrap_or(serde_json::Value::Null);
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "event.set_policy",
+        "event",
+        id,
+        Some(id),
+        detail,
+    )
+    .await?;
+    let updated = event::Entity::find_by_id(id)
+        .one(&txn)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))
+        .ok_or_else(|| AppError::NotFound(format!("event {id} not found")))?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
-pub async fn publish(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
+pub async fn publish(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    id: Uuid,
+) -> AppResult<event::Model> {
     transition(
         state,
         viewer,
+        actor,
         id,
         &[EventStatus::Draft],
         EventStatus::Published,
@@ -399,10 +431,16 @@ pub async fn publish(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<e
     .await
 }
 
-pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<event::Model> {
+pub async fn cancel(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    id: Uuid,
+) -> AppResult<event::Model> {
     transition(
         state,
         viewer,
+        actor,
         id,
         &[EventStatus::Draft, EventStatus::Published],
         EventStatus::Cancelled,

@@ -105,6 +105,7 @@ async fn name_is_free(
 pub async fn update(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     changes: TicketTypeChanges,
 ) -> AppResult<ticket_type::Model> {
@@ -191,6 +192,17 @@ pub async fn update(
         .one(&txn)
         .await?
         .ok_or_else(|| not_found(id))?;
+    let detail = serde_json::json!({ "name": updated.name, "priceCents": updated.price_cents, "capacity": updated.capacity });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket_type.update",
+        "ticket_type",
+        id,
+        Some(ev.id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(effects);
     Ok(updated)
@@ -198,7 +210,12 @@ pub async fn update(
 
 /// Removes a ticket type that nobody ever reserved or waited for (`CONFLICT` otherwise), and its
 /// seats on a seated event. A session keeps at least one ticket type.
-pub async fn remove(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bool> {
+pub async fn remove(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    id: Uuid,
+) -> AppResult<bool> {
     let (tt, ev) = owned(&state.db, viewer, id).await?;
     not_cancelled(&ev)?;
     let txn = begin_write(&state.db).await?;
@@ -241,6 +258,17 @@ pub async fn remove(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<bo
         .filter(ticket_type::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    let detail = serde_json::Value::Null;
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket_type.remove",
+        "ticket_type",
+        id,
+        Some(ev.id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(Effects::seats(ev.id));
     Ok(true)

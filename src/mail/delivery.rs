@@ -7,6 +7,11 @@
 //! reason. Each message's `Message-ID` is derived from its outbox id, so it is the same on every
 //! attempt: should an instance die between the server's 250 and recording it, the repeat after
 //! the lease is recognisable as the same message.
+//!
+//! A booking confirmation carries one PDF per ticket (`ticket-<id>.pdf`). The outbox row keeps
+//! only the ticket ids (written in the payment's transaction); the PDFs are rendered here, at
+//! delivery, from the tickets as they are then: a ticket transferred or voided in the meantime
+//! is left out, and the outbox stays small.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +19,8 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use entity::mail_outbox;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use tokio::sync::watch;
@@ -130,7 +136,17 @@ pub async fn deliver_due(state: &AppState, transport: &Transport) -> anyhow::Res
 }
 
 async fn attempt(state: &AppState, transport: &Transport, m: &mail_outbox::Model) -> Outcome {
-    let message = match build(&state.settings, m) {
+    // Reading the tickets can fail for a moment (the database restarting): retry, not fail.
+    let attachments = match attachments(state, m).await {
+        Ok(files) => files,
+        Err(err) => {
+            return Outcome::Retry(
+                Utc::now() + backoff(state.settings.mail_retry_base, m.attempts),
+                format!("rendering the PDF tickets: {err:#}"),
+            );
+        }
+    };
+    let message = match build(&state.settings, m, attachments) {
         Ok(message) => message,
         Err(err) => return Outcome::Failed(format!("{err:#}")),
     };
@@ -166,7 +182,37 @@ fn backoff(base: Duration, attempts: i32) -> chrono::Duration {
     chrono::Duration::milliseconds(jittered as i64)
 }
 
-fn build(settings: &Settings, m: &mail_outbox::Model) -> anyhow::Result<Message> {
+/// The files a message carries: a booking confirmation's PDF tickets (`ticket-<id>.pdf`), those
+/// the recipient still holds; nothing for other messages.
+async fn attachments(
+    state: &AppState,
+    m: &mail_outbox::Model,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let Some(holder) = m.user_id.filter(|_| m.template == "booking_confirmation") else {
+        return Ok(Vec::new());
+    };
+    let context: serde_json::Value =
+        serde_json::from_str(&m.context).context("stored context is not JSON")?;
+    let ids: Vec<uuid::Uuid> = context["tickets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str()?.parse().ok())
+        .collect();
+    let pdfs = crate::tickets::exports::held_pdfs(state, holder, &ids)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(pdfs
+        .into_iter()
+        .map(|(id, bytes)| (format!("ticket-{id}.pdf"), bytes))
+        .collect())
+}
+
+fn build(
+    settings: &Settings,
+    m: &mail_outbox::Model,
+    attachments: Vec<(String, Vec<u8>)>,
+) -> anyhow::Result<Message> {
     let context: serde_json::Value =
         serde_json::from_str(&m.context).context("stored context is not JSON")?;
     let globals = Globals {
@@ -181,15 +227,22 @@ fn build(settings: &Settings, m: &mail_outbox::Model) -> anyhow::Result<Message>
         .parse()
         .with_context(|| format!("recipient {:?}", m.recipient))?;
     let domain = from.email.domain().to_string();
+    let body = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = if attachments.is_empty() {
+        body
+    } else {
+        let pdf = ContentType::parse("application/pdf").context("the PDF content type")?;
+        attachments.into_iter().fold(
+            MultiPart::mixed().multipart(body),
+            |parts, (name, bytes)| parts.singlepart(Attachment::new(name).body(bytes, pdf.clone())),
+        )
+    };
     Ok(Message::builder()
         .message_id(Some(format!("<{}@{domain}>", m.id)))
         .from(from)
         .to(to)
         .subject(rendered.subject)
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text,
-            rendered.html,
-        ))?)
+        .multipart(body)?)
 }
 
 /// Writes `<id>.eml` atomically (a temporary file renamed into place): a reader never sees half

@@ -261,11 +261,27 @@ pub(super) async fn failed_payment(
 /// commit, and announce what changed.
 pub(super) async fn confirm_and_commit(
     state: &AppState,
+    actor: &crate::audit::Actor,
     txn: sea_orm::DatabaseTransaction,
     r: &reservation::Model,
     t: transaction::Model,
 ) -> Result<Paid, Failed> {
     let (confirmed, effects) = confirm(&txn, r, &t).await?;
+    let detail = serde_json::json!({
+        "amountCents": t.amount_cents,
+        "method": format!("{:?}", t.method),
+        "transactionId": t.id.to_string(),
+    });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "reservation.pay",
+        "reservation",
+        r.id,
+        Some(r.event_id),
+        detail,
+    )
+    .await?;
     crate::faults::point(state, crate::faults::Fault::PayBeforeCommit)?;
     txn.commit().await?;
     state.live.announce(effects);

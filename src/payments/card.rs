@@ -37,6 +37,7 @@ use crate::state::AppState;
 pub(super) async fn pay_with_card(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     r: &reservation::Model,
     key: &str,
     token: &str,
@@ -70,7 +71,7 @@ pub(super) async fn pay_with_card(
         }
         AppError::PaymentDeclined(e.reason())
     })?;
-    match finish_card_payment(state, viewer, r, key, &charge).await {
+    match finish_card_payment(state, viewer, actor, r, key, &charge).await {
         Ok(paid) => Ok(paid),
         Err(failed) => {
             let reason = failure_reason(&failed.error);
@@ -92,6 +93,7 @@ fn charge_key(user: Uuid, reservation: Uuid, key: &str) -> String {
 async fn finish_card_payment(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     held: &reservation::Model,
     key: &str,
     charge: &Charge,
@@ -126,7 +128,7 @@ async fn finish_card_payment(
     )
     .await
     .map_err(key_clash)?;
-    confirm_and_commit(state, txn, &r, t).await
+    confirm_and_commit(state, actor, txn, &r, t).await
 }
 
 async fn charge_referenced(db: &impl ConnectionTrait, charge: Uuid) -> AppResult<bool> {

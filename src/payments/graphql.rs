@@ -27,6 +27,8 @@ pub enum TransactionKindGql {
     Payment,
     /// Money returned to a wallet for a cancelled reservation.
     Refund,
+    /// An admin's credit or debit of a wallet (`adjustWallet`); a debit's amount is negative.
+    Adjustment,
 }
 
 /// Whether a transaction went through.
@@ -91,6 +93,7 @@ impl Transaction {
             TransactionKind::TopUp => TransactionKindGql::TopUp,
             TransactionKind::Payment => TransactionKindGql::Payment,
             TransactionKind::Refund => TransactionKindGql::Refund,
+            TransactionKind::Adjustment => TransactionKindGql::Adjustment,
         }
     }
     /// Whether money moved.
@@ -100,7 +103,8 @@ impl Transaction {
             TransactionStatus::Failed => TransactionStatusGql::Failed,
         }
     }
-    /// The amount, in minor units; always positive, `kind` gives the direction.
+    /// The amount, in minor units; positive, `kind` gives the direction, except an `ADJUSTMENT`
+    /// debit, which is negative.
     async fn amount_cents(&self) -> Cents {
         Cents(self.model.amount_cents)
     }
@@ -241,6 +245,7 @@ impl PaymentsMutation {
         let balance_cents = super::top_up::top_up(
             ctx.state(),
             viewer,
+            &ctx.actor(),
             amount_cents.0,
             &idempotency_key,
             card_token.as_deref(),
@@ -248,6 +253,33 @@ impl PaymentsMutation {
         .await?;
         Ok(Wallet {
             user_id: viewer.user_id,
+            balance_cents,
+        })
+    }
+
+    /// Admins only: credits (positive `amountCents`) or debits (negative) a user's wallet, with a
+    /// reason, as an `ADJUSTMENT` transaction in the ledger and a `wallet.adjust` audit entry. A
+    /// debit never takes the balance below zero (`CONFLICT`).
+    async fn adjust_wallet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whose wallet.")] user_id: ID,
+        #[graphql(desc = "Positive to credit, negative to debit; not 0.")] amount_cents: Cents,
+        #[graphql(desc = "Why, 1–500 characters; kept in the audit log.")] reason: String,
+    ) -> async_graphql::Result<Wallet> {
+        let viewer = ctx.require_viewer()?;
+        let user_id = parse_id(&user_id, "userId")?;
+        let balance_cents = super::adjust::adjust(
+            ctx.state(),
+            viewer,
+            &ctx.actor(),
+            user_id,
+            amount_cents.0,
+            &reason,
+        )
+        .await?;
+        Ok(Wallet {
+            user_id,
             balance_cents,
         })
     }
@@ -270,7 +302,7 @@ impl PaymentsMutation {
             PaymentMethod::Wallet => "WALLET",
             PaymentMethod::Card => "CARD",
         };
-        let result = service::pay(ctx.state(), viewer, request).await;
+        let result = service::pay(ctx.state(), viewer, &ctx.actor(), request).await;
         let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "ok");
         ctx.state().metrics.payments.inc(&[method, outcome]);
         let paid = result?;

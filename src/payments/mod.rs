@@ -1,5 +1,6 @@
 //! Money: wallets and their ledger, the card gateway, and paying for reservations.
 
+pub mod adjust;
 mod attempt;
 mod card;
 pub mod gateway;

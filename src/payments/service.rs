@@ -22,7 +22,12 @@ pub struct PayRequest {
     pub card_token: Option<String>,
 }
 
-pub async fn pay(state: &AppState, viewer: &Viewer, request: PayRequest) -> AppResult<Paid> {
+pub async fn pay(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    request: PayRequest,
+) -> AppResult<Paid> {
     let key = clean_key(&request.idempotency_key, "idempotencyKey")?;
     let token = match (request.method, request.card_token.as_deref().map(str::trim)) {
         (PaymentMethod::Card, Some(t)) if !t.is_empty() => Some(t.to_string()),
@@ -48,8 +53,8 @@ pub async fn pay(state: &AppState, viewer: &Viewer, request: PayRequest) -> AppR
         ));
     }
     let result = match token {
-        None => super::wallet::pay_with_wallet(state, viewer, &r, &key).await,
-        Some(token) => super::card::pay_with_card(state, viewer, &r, &key, &token).await,
+        None => super::wallet::pay_with_wallet(state, viewer, actor, &r, &key).await,
+        Some(token) => super::card::pay_with_card(state, viewer, actor, &r, &key, &token).await,
     };
     match result {
         Ok(paid) => Ok(paid),

@@ -31,6 +31,7 @@ use crate::state::AppState;
 pub async fn top_up(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     amount: i64,
     key: &str,
     card_token: Option<&str>,
@@ -67,7 +68,7 @@ pub async fn top_up(
         }
         AppError::PaymentDeclined(e.reason())
     })?;
-    match credit_charge(state, viewer.user_id, amount, &key, &charge).await {
+    match credit_charge(state, actor, viewer.user_id, amount, &key, &charge).await {
         Ok(after) => Ok(after),
         Err(err) => {
             let reason = match &err {
@@ -125,6 +126,7 @@ async fn lock_wallet(db: &impl ConnectionTrait, user: Uuid) -> AppResult<()> {
 
 async fn credit_charge(
     state: &AppState,
+    actor: &crate::audit::Actor,
     user: Uuid,
     amount: i64,
     key: &str,
@@ -177,6 +179,8 @@ async fn credit_charge(
         }
     })?;
     let after = credit(&txn, user, amount, t.id).await?;
+    let detail = serde_json::json!({ "amountCents": amount, "transactionId": t.id.to_string() });
+    crate::audit::service::log(&txn, actor, "wallet.top_up", "wallet", user, None, detail).await?;
     crate::faults::point(state, crate::faults::Fault::TopUpBeforeCommit)?;
     txn.commit().await?;
     Ok(after)

@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub(super) async fn pay_with_wallet(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     r: &reservation::Model,
     key: &str,
 ) -> Result<Paid, Failed> {
@@ -47,5 +48,5 @@ pub(super) async fn pay_with_wallet(
         ledger::debit(&txn, viewer.user_id, r.amount_cents, t.id).await?;
     }
     faults::point(state, Fault::PayAfterDebit)?;
-    confirm_and_commit(state, txn, &r, t).await
+    confirm_and_commit(state, actor, txn, &r, t).await
 }

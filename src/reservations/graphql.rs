@@ -365,7 +365,7 @@ impl ReservationsMutation {
     ) -> async_graphql::Result<Reservation> {
         let viewer = ctx.require_viewer()?;
         Ok(Reservation(
-            service::cancel(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+            service::cancel(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?,
         ))
     }
 
@@ -381,7 +381,7 @@ impl ReservationsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&ticket_id, "ticketId")?;
         Ok(Ticket(
-            super::tickets::transfer(ctx.state(), viewer, id, &to_username).await?,
+            super::tickets::transfer(ctx.state(), viewer, &ctx.actor(), id, &to_username).await?,
         ))
     }
 
@@ -395,7 +395,7 @@ impl ReservationsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&ticket_id, "ticketId")?;
         Ok(Ticket(
-            super::tickets::set_holder_name(ctx.state(), viewer, id, &name).await?,
+            super::tickets::set_holder_name(ctx.state(), viewer, &ctx.actor(), id, &name).await?,
         ))
     }
 }

@@ -415,7 +415,12 @@ pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> AppResult<reservation:
 /// this commits (`events::policy`; a quote fetched earlier never binds), back the way the money
 /// came (wallet or card), and its tickets are voided. Past the policy's last rule (by default:
 /// once the event has started) cancelling is refused with `BAD_USER_INPUT`.
-pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<reservation::Model> {
+pub async fn cancel(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+    id: Uuid,
+) -> AppResult<reservation::Model> {
     let not_found = || AppError::NotFound(format!("reservation {id} not found"));
     let event_id = reservation::Entity::find_by_id(id)
         .one(&state.db)
@@ -431,6 +436,7 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
             "only the reservation's owner or an admin can cancel it".into(),
         ));
     }
+    let mut refund_cents = None;
     let effects = match r.status {
         ReservationStatus::Pending => release_hold(
             &txn,
@@ -453,6 +459,7 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
             if r.amount_cents > 0 {
                 effects.merge(crate::payments::ledger::refund(&txn, &r, q.refund_cents).await?);
             }
+            refund_cents = Some(q.refund_cents.clamp(0, r.amount_cents));
             effects
         }
         ReservationStatus::Cancelled => {
@@ -468,6 +475,18 @@ pub async fn cancel(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<re
         .one(&txn)
         .await?
         .ok_or_else(not_found)?;
+    let detail =
+        serde_json::json!({ "was": format!("{:?}", r.status), "refundCents": refund_cents });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "reservation.cancel",
+        "reservation",
+        id,
+        Some(event_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     crate::payments::refunds::announce(state, effects).await;
     Ok(updated)

@@ -56,6 +56,7 @@ async fn held(state: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<ticket::
 pub async fn transfer(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     to_username: &str,
 ) -> AppResult<ticket::Model> {
@@ -142,6 +143,17 @@ pub async fn transfer(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("ticket {id} not found")))?;
+    let detail = serde_json::json!({ "to": to.username, "toUserId": to.id.to_string() });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket.transfer",
+        "ticket",
+        t.id,
+        Some(t.event_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(Effects {
         notifications: vec![given, received],
@@ -172,6 +184,7 @@ fn transferable(ev: &event::Model) -> AppResult<()> {
 pub async fn set_holder_name(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
     name: &str,
 ) -> AppResult<ticket::Model> {
@@ -182,15 +195,28 @@ pub async fn set_holder_name(
         )));
     }
     let t = held(state, viewer, id).await?;
+    let txn = begin_write(&state.db).await?;
     let done = ticket::Entity::update_many()
         .col_expr(ticket::Column::HolderName, Expr::value(name.to_string()))
         .filter(ticket::Column::Id.eq(t.id))
         .filter(ticket::Column::UserId.eq(viewer.user_id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
         return Err(AppError::NotFound(format!("ticket {id} not found")));
     }
+    let detail = serde_json::json!({ "name": name });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket.set_holder_name",
+        "ticket",
+        t.id,
+        Some(t.event_id),
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(ticket::Model {
         holder_name: Some(name.to_string()),
         ..t

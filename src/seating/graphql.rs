@@ -355,7 +355,7 @@ impl SeatingMutation {
             })
             .collect();
         Ok(Venue(
-            service::create_venue(ctx.state(), viewer, &input.name, sections).await?,
+            service::create_venue(ctx.state(), viewer, &ctx.actor(), &input.name, sections).await?,
         ))
     }
 
@@ -377,6 +377,7 @@ impl SeatingMutation {
         let seats = service::block(
             ctx.state(),
             viewer,
+            &ctx.actor(),
             parse_id(&event_id, "eventId")?,
             &ids,
             blocked,

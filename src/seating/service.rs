@@ -46,6 +46,7 @@ pub fn sections_of(v: &venue::Model) -> AppResult<Vec<Section>> {
 pub async fn create_venue(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     name: &str,
     sections: Vec<Section>,
 ) -> AppResult<venue::Model> {
@@ -57,7 +58,8 @@ pub async fn create_venue(
     let (name, sections, capacity) = layout::check(name, sections)?;
     let json =
         serde_json::to_string(&sections).map_err(|e| AppError::internal(anyhow::Error::from(e)))?;
-    Ok(venue::ActiveModel {
+    let txn = begin_write(&state.db).await?;
+    let created = venue::ActiveModel {
         id: Set(Uuid::now_v7()),
         organizer_id: Set(viewer.user_id),
         name: Set(name),
@@ -65,8 +67,21 @@ pub async fn create_venue(
         layout: Set(json),
         created_at: Set(now()),
     }
-    .insert(&state.db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let detail = serde_json::json!({ "name": created.name, "capacity": capacity });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "venue.create",
+        "venue",
+        created.id,
+        None,
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The viewer's venues (an admin's: all), newest first.
@@ -453,6 +468,7 @@ pub async fn sell(db: &impl ConnectionTrait, r: &reservation::Model) -> AppResul
 pub async fn block(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     event_id: Uuid,
     seat_ids: &[Uuid],
     blocked: bool,
@@ -566,6 +582,23 @@ pub async fn block(
         .order_by_asc(event_seat::Column::Number)
         .all(&txn)
         .await?;
+    let action = if blocked {
+        "seats.block"
+    } else {
+        "seats.unblock"
+    };
+    let labels: Vec<&str> = seats.iter().map(|s| s.label.as_str()).take(50).collect();
+    let detail = serde_json::json!({ "seats": seats.len(), "labels": labels });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        action,
+        "event",
+        event.id,
+        Some(event.id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(Effects::seats(event.id));
     Ok(seats)

@@ -84,6 +84,57 @@ async fn sheets(state: &AppState, tickets: Vec<ticket::Model>) -> AppResult<Vec<
         .collect()
 }
 
+/// What a ticket's PDF page shows.
+pub fn pdf_page(signer: &TicketSigner, sheet: &TicketSheet) -> super::pdf::PdfTicket {
+    super::pdf::PdfTicket {
+        event_title: sheet.event.title.clone(),
+        starts_at: sheet
+            .event
+            .starts_at
+            .format("%A %e %B %Y, %H:%M UTC")
+            .to_string(),
+        venue: sheet.event.venue.clone(),
+        ticket_type: sheet.ticket_type.name.clone(),
+        seat: sheet.seat.as_ref().map(|s| s.label.clone()),
+        holder: sheet
+            .ticket
+            .holder_name
+            .clone()
+            .unwrap_or_else(|| sheet.holder.username.clone()),
+        code: code_of(signer, &sheet.ticket),
+    }
+}
+
+/// One PDF per ticket among `ids` that `holder` still holds and that is still valid, with the
+/// ticket's id, oldest code first: the booking confirmation's attachments, rendered when the
+/// message is delivered. A ticket transferred or voided since the booking is left out, so a
+/// late or retried message never carries a code that now admits someone else (or nobody).
+pub async fn held_pdfs(
+    state: &AppState,
+    holder: Uuid,
+    ids: &[Uuid],
+) -> AppResult<Vec<(Uuid, Vec<u8>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::Id.is_in(ids.iter().copied()))
+        .filter(ticket::Column::UserId.eq(holder))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+        .order_by_asc(ticket::Column::Code)
+        .all(&state.db)
+        .await?;
+    sheets(state, tickets)
+        .await?
+        .iter()
+        .map(|sheet| {
+            let bytes = super::pdf::render(&[pdf_page(&state.tickets, sheet)])
+                .map_err(AppError::internal)?;
+            Ok((sheet.ticket.id, bytes))
+        })
+        .collect()
+}
+
 /// A ticket's printable page, for its holder, the event's organizer or an admin; anyone else
 /// gets NOT_FOUND, so a ticket id reveals nothing.
 pub async fn printable(
@@ -188,7 +239,11 @@ pub async fn calendar_token(state: &AppState, viewer: &Viewer) -> AppResult<Stri
 }
 
 /// A new calendar token; the old feed URL stops working.
-pub async fn rotate_calendar_token(state: &AppState, viewer: &Viewer) -> AppResult<String> {
+pub async fn rotate_calendar_token(
+    state: &AppState,
+    viewer: &Viewer,
+    actor: &crate::audit::Actor,
+) -> AppResult<String> {
     let txn = begin_write(&state.db).await?;
     calendar_token::Entity::delete_by_id(viewer.user_id)
         .exec(&txn)
@@ -200,6 +255,17 @@ pub async fn rotate_calendar_token(state: &AppState, viewer: &Viewer) -> AppResu
         created_at: Set(now()),
     })
     .exec_without_returning(&txn)
+    .await?;
+    let detail = serde_json::Value::Null;
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "calendar.rotate_token",
+        "user",
+        viewer.user_id,
+        None,
+        detail,
+    )
     .await?;
     txn.commit().await?;
     Ok(token)

@@ -188,7 +188,7 @@ impl TicketsMutation {
     ) -> async_graphql::Result<CheckInResult> {
         let viewer = ctx.require_viewer()?;
         let event_id = parse_id(&event_id, "eventId")?;
-        let scan = service::check_in(ctx.state(), viewer, event_id, &code).await?;
+        let scan = service::check_in(ctx.state(), viewer, &ctx.actor(), event_id, &code).await?;
         Ok(CheckInResult(scan))
     }
 
@@ -201,7 +201,7 @@ impl TicketsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&ticket_id, "ticketId")?;
         Ok(Ticket(
-            service::undo_check_in(ctx.state(), viewer, id).await?,
+            service::undo_check_in(ctx.state(), viewer, &ctx.actor(), id).await?,
         ))
     }
 
@@ -216,7 +216,7 @@ impl TicketsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&event_id, "eventId")?;
         Ok(Event(
-            service::add_staff(ctx.state(), viewer, id, &username).await?,
+            service::add_staff(ctx.state(), viewer, &ctx.actor(), id, &username).await?,
         ))
     }
 
@@ -230,7 +230,7 @@ impl TicketsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&event_id, "eventId")?;
         Ok(Event(
-            service::remove_staff(ctx.state(), viewer, id, &username).await?,
+            service::remove_staff(ctx.state(), viewer, &ctx.actor(), id, &username).await?,
         ))
     }
 
@@ -238,7 +238,8 @@ impl TicketsMutation {
     /// new URL.
     async fn rotate_calendar_token(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let viewer = ctx.require_viewer()?;
-        let token = super::exports::rotate_calendar_token(ctx.state(), viewer).await?;
+        let token =
+            super::exports::rotate_calendar_token(ctx.state(), viewer, &ctx.actor()).await?;
         Ok(calendar_url(ctx, &token))
     }
 }

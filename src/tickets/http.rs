@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use uuid::Uuid;
 
-use super::{calendar, exports, pdf, service};
+use super::{calendar, exports, pdf};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -43,24 +43,7 @@ async fn ticket_pdf(
         // A bad or missing token is a 404 as well: the URL must not say whether the ticket exists.
         let viewer = viewer(&state, &headers).await.ok().flatten();
         let sheet = exports::printable(&state, viewer.as_ref(), id).await?;
-        let page = pdf::PdfTicket {
-            event_title: sheet.event.title.clone(),
-            starts_at: sheet
-                .event
-                .starts_at
-                .format("%A %e %B %Y, %H:%M UTC")
-                .to_string(),
-            venue: sheet.event.venue.clone(),
-            ticket_type: sheet.ticket_type.name.clone(),
-            seat: sheet.seat.as_ref().map(|s| s.label.clone()),
-            holder: sheet
-                .ticket
-                .holder_name
-                .clone()
-                .unwrap_or_else(|| sheet.holder.username.clone()),
-            code: service::code_of(&state.tickets, &sheet.ticket),
-        };
-        pdf::render(&[page]).map_err(AppError::internal)
+        pdf::render(&[exports::pdf_page(&state.tickets, &sheet)]).map_err(AppError::internal)
     }
     .await;
     match result {

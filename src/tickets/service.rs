@@ -118,6 +118,7 @@ pub async fn door_event(
 pub async fn check_in(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     event_id: Uuid,
     code: &str,
 ) -> AppResult<Scan> {
@@ -144,6 +145,17 @@ pub async fn check_in(
         at: Set(record.at),
     })
     .exec_without_returning(&txn)
+    .await?;
+    let detail = serde_json::json!({ "status": format!("{:?}", record.status), "ticketId": record.ticket_id.map(|id| id.to_string()) });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket.check_in",
+        "check_in_scan",
+        record.id,
+        Some(event_id),
+        detail,
+    )
     .await?;
     txn.commit().await?;
     announce(state, &record, checked_in_at);
@@ -281,6 +293,7 @@ pub async fn announced_scan(state: &AppState, a: &ScanAnnouncement) -> AppResult
 pub async fn undo_check_in(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     ticket_id: Uuid,
 ) -> AppResult<ticket::Model> {
     let t = ticket::Entity::find_by_id(ticket_id)
@@ -288,6 +301,7 @@ pub async fn undo_check_in(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("ticket {ticket_id} not found")))?;
     managed_event(state, viewer, t.event_id).await?;
+    let txn = begin_write(&state.db).await?;
     ticket::Entity::update_many()
         .col_expr(
             ticket::Column::CheckedInAt,
@@ -298,8 +312,20 @@ pub async fn undo_check_in(
             Expr::value(Option::<Uuid>::None),
         )
         .filter(ticket::Column::Id.eq(ticket_id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    let detail = serde_json::json!({ "wasCheckedInAt": t.checked_in_at });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket.undo_check_in",
+        "ticket",
+        ticket_id,
+        Some(t.event_id),
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(ticket::Model {
         checked_in_at: None,
         checked_in_by: None,
@@ -320,11 +346,13 @@ async fn user_named(state: &AppState, username: &str) -> AppResult<user::Model> 
 pub async fn add_staff(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     event_id: Uuid,
     username: &str,
 ) -> AppResult<event::Model> {
     let event = managed_event(state, viewer, event_id).await?;
     let user = user_named(state, username).await?;
+    let txn = begin_write(&state.db).await?;
     event_staff::Entity::insert(event_staff::ActiveModel {
         event_id: Set(event_id),
         user_id: Set(user.id),
@@ -336,8 +364,20 @@ pub async fn add_staff(
             .to_owned(),
     )
     .try_insert()
-    .exec(&state.db)
+    .exec(&txn)
     .await?;
+    let detail = serde_json::json!({ "username": user.username });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "event.add_staff",
+        "user",
+        user.id,
+        Some(event_id),
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(event)
 }
 
@@ -345,14 +385,28 @@ pub async fn add_staff(
 pub async fn remove_staff(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     event_id: Uuid,
     username: &str,
 ) -> AppResult<event::Model> {
     let event = managed_event(state, viewer, event_id).await?;
     let user = user_named(state, username).await?;
+    let txn = begin_write(&state.db).await?;
     event_staff::Entity::delete_by_id((event_id, user.id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    let detail = serde_json::json!({ "username": user.username });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "event.remove_staff",
+        "user",
+        user.id,
+        Some(event_id),
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(event)
 }
 

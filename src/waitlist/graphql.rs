@@ -171,7 +171,7 @@ impl WaitlistMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&ticket_type_id, "ticketTypeId")?;
         Ok(WaitlistEntry(
-            service::join(ctx.state(), viewer, id, quantity).await?,
+            service::join(ctx.state(), viewer, &ctx.actor(), id, quantity).await?,
         ))
     }
 
@@ -184,7 +184,7 @@ impl WaitlistMutation {
     ) -> async_graphql::Result<WaitlistEntry> {
         let viewer = ctx.require_viewer()?;
         Ok(WaitlistEntry(
-            service::leave(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+            service::leave(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?,
         ))
     }
 }

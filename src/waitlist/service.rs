@@ -27,6 +27,7 @@ use crate::state::AppState;
 pub async fn join(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     ticket_type_id: Uuid,
     quantity: i32,
 ) -> AppResult<waitlist_entry::Model> {
@@ -108,6 +109,17 @@ pub async fn join(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("new waitlist entry vanished")))?;
+    let detail = serde_json::json!({ "ticketTypeId": tt.id.to_string(), "quantity": quantity });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "waitlist.join",
+        "waitlist_entry",
+        entry.id,
+        Some(tt.event_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(effects);
     Ok(entry)
@@ -130,6 +142,7 @@ fn on_sale(ev: &event::Model) -> AppResult<()> {
 pub async fn leave(
     state: &AppState,
     viewer: &Viewer,
+    actor: &crate::audit::Actor,
     id: Uuid,
 ) -> AppResult<waitlist_entry::Model> {
     let not_found = || AppError::NotFound(format!("waitlist entry {id} not found"));
@@ -213,6 +226,17 @@ pub async fn leave(
         .one(&txn)
         .await?
         .ok_or_else(not_found)?;
+    let detail = serde_json::json!({ "ticketTypeId": entry.ticket_type_id.to_string() });
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "waitlist.leave",
+        "waitlist_entry",
+        id,
+        Some(entry.event_id),
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(effects);
     Ok(entry)

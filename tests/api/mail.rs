@@ -75,6 +75,30 @@ async fn buy_seats(app: &Api, who: &Account, ticket_type: &str, quantity: i64) -
         .collect()
 }
 
+/// One `application/pdf` attachment per ticket, named after it, that is a PDF and shows the
+/// ticket (its text names the ticket type of the event).
+fn assert_pdf_tickets_attached(m: &Received, tickets: &[String]) {
+    let mut names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+    names.sort();
+    let mut expected: Vec<String> = tickets.iter().map(|t| format!("ticket-{t}.pdf")).collect();
+    expected.sort();
+    assert_eq!(
+        names,
+        expected,
+        "{:#?}",
+        m.attachments
+            .iter()
+            .map(|a| (&a.name, &a.mime))
+            .collect::<Vec<_>>()
+    );
+    for a in &m.attachments {
+        assert_eq!(a.mime, "application/pdf", "{}", a.name);
+        assert!(a.bytes.starts_with(b"%PDF"), "{} is not a PDF", a.name);
+        let doc = lopdf::Document::load_mem(&a.bytes).expect("a parseable PDF");
+        assert_eq!(doc.get_pages().len(), 1, "{}", a.name);
+    }
+}
+
 #[tokio::test]
 async fn without_smtp_url_a_payment_leaves_its_confirmation_as_a_parseable_eml_file_in_mail_dir() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +131,7 @@ async fn without_smtp_url_a_payment_leaves_its_confirmation_as_a_parseable_eml_f
             m.text
         );
     }
+    assert_pdf_tickets_attached(m, &tickets);
     let row = &outbox(&app).await[0];
     assert_eq!(m.message_id, format!("{}@localhost", row.id));
 }
@@ -194,11 +219,12 @@ async fn a_payment_sends_exactly_one_confirmation_to_the_buyer_over_smtp_with_th
     let ann = register_with_email(&app, "ann").await;
     app.top_up(&ann, 5_000).await;
 
-    buy_seats(&app, &ann, &types[0], 3).await;
+    let tickets = buy_seats(&app, &ann, &types[0], 3).await;
 
     all_sent(&app, 1).await;
     let received = smtp.received();
     assert_eq!(received.len(), 1, "{received:#?}");
+    assert_pdf_tickets_attached(&received[0], &tickets);
     assert_eq!(received[0].envelope_to, "ann@example.com");
     assert!(
         received[0].text.contains("Paid: $37.50"),

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod adjustments;
 mod admin;
 mod after_sale;
 mod audit;

@@ -66,9 +66,9 @@ fn sorted_by_id<T, K: Ord>(mut rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
 
 /// The two ledger invariants, checked on the database itself:
 /// every wallet's balance is the sum of its ledger entries, and all balances together equal
-/// top-ups − wallet payments + refunds (SUCCEEDED transactions). Also: every ledger entry belongs
+/// top-ups + adjustments − wallet payments + refunds (SUCCEEDED transactions). Also: every ledger entry belongs
 /// to a SUCCEEDED transaction of the same user, and each wallet-moving transaction has exactly one.
-async fn assert_ledger_invariants(app: &TestApp) {
+pub(crate) async fn assert_ledger_invariants(app: &TestApp) {
     let db = &app.state.db;
     let wallets = wallet::Entity::find().all(db).await.unwrap();
     let entries = ledger_entry::Entity::find().all(db).await.unwrap();
@@ -112,11 +112,15 @@ async fn assert_ledger_invariants(app: &TestApp) {
         .filter(|t| t.method == Some(PaymentMethod::Wallet))
         .map(|t| t.amount_cents)
         .sum();
+    // Signed: an admin's debit is a negative adjustment.
+    let adjustments: i64 = succeeded(TransactionKind::Adjustment)
+        .map(|t| t.amount_cents)
+        .sum();
     let total: i64 = wallets.iter().map(|w| w.balance_cents).sum();
     assert_eq!(
         total,
-        top_ups - wallet_payments + refunds,
-        "balances {total} != top-ups {top_ups} − wallet payments {wallet_payments} + wallet refunds {refunds}"
+        top_ups + adjustments - wallet_payments + refunds,
+        "balances {total} != top-ups {top_ups} + adjustments {adjustments} − wallet payments {wallet_payments} + wallet refunds {refunds}"
     );
 
     let by_id: HashMap<Uuid, &transaction::Model> =
@@ -134,15 +138,19 @@ async fn assert_ledger_invariants(app: &TestApp) {
         assert_eq!(t.user_id, e.user_id);
         let signed = match t.kind {
             TransactionKind::Payment => -t.amount_cents,
-            TransactionKind::TopUp | TransactionKind::Refund => t.amount_cents,
+            TransactionKind::TopUp | TransactionKind::Refund | TransactionKind::Adjustment => {
+                t.amount_cents
+            }
         };
         assert_eq!(e.amount_cents, signed, "ledger entry {e:?} for {t:?}");
         *entries_per_tx.entry(t.id).or_default() += 1;
     }
     for t in &transactions {
-        // Top-ups, and payments and refunds by wallet, move a wallet; card ones the card.
+        // Top-ups, adjustments, and payments and refunds by wallet, move a wallet; card ones
+        // the card.
         let moves_wallet = t.status == TransactionStatus::Succeeded
-            && (t.kind == TransactionKind::TopUp || t.method == Some(PaymentMethod::Wallet));
+            && (matches!(t.kind, TransactionKind::TopUp | TransactionKind::Adjustment)
+                || t.method == Some(PaymentMethod::Wallet));
         // (A zero amount moves nothing and needs no entry.)
         let expected = usize::from(moves_wallet && t.amount_cents != 0);
         assert_eq!(

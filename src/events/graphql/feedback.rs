@@ -99,7 +99,8 @@ impl FeedbackMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&event_id, "eventId")?;
         let model =
-            crate::events::feedback::submit(ctx.state(), viewer, id, rating, comment).await?;
+            crate::events::feedback::submit(ctx.state(), viewer, &ctx.actor(), id, rating, comment)
+                .await?;
         Ok(Feedback {
             model,
             show_author: true,

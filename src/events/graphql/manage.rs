@@ -43,7 +43,7 @@ impl TicketTypesMutation {
         };
         let id = parse_id(&id, "id")?;
         Ok(TicketType(
-            service::update(ctx.state(), viewer, id, changes).await?,
+            service::update(ctx.state(), viewer, &ctx.actor(), id, changes).await?,
         ))
     }
 
@@ -55,7 +55,7 @@ impl TicketTypesMutation {
         #[graphql(desc = "The ticket type to remove.")] id: ID,
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer()?;
-        Ok(service::remove(ctx.state(), viewer, parse_id(&id, "id")?).await?)
+        Ok(service::remove(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?)
     }
 
     /// Deletes a DRAFT event that never sold anything. `CONFLICT` otherwise: cancel it instead.
@@ -66,7 +66,10 @@ impl TicketTypesMutation {
         #[graphql(desc = "The draft to delete.")] id: ID,
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.require_viewer()?;
-        Ok(crate::events::drafts::delete(ctx.state(), viewer, parse_id(&id, "id")?).await?)
+        Ok(
+            crate::events::drafts::delete(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?)
+                .await?,
+        )
     }
 
     /// Copies an event into a new DRAFT owned by the caller, starting at `startsAt` (the end
@@ -81,7 +84,8 @@ impl TicketTypesMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&id, "id")?;
         Ok(Event(
-            crate::events::drafts::clone_event(ctx.state(), viewer, id, starts_at).await?,
+            crate::events::drafts::clone_event(ctx.state(), viewer, &ctx.actor(), id, starts_at)
+                .await?,
         ))
     }
 }

@@ -651,7 +651,9 @@ impl EventsMutation {
                 .transpose()?,
             categories: input.categories.unwrap_or_default(),
         };
-        Ok(Event(service::create(ctx.state(), viewer, new).await?))
+        Ok(Event(
+            service::create(ctx.state(), viewer, &ctx.actor(), new).await?,
+        ))
     }
 
     /// Changes an event's details. Its organizer or an admin only; not once cancelled.
@@ -672,7 +674,14 @@ impl EventsMutation {
             categories: input.categories,
         };
         Ok(Event(
-            service::update(ctx.state(), viewer, parse_id(&id, "id")?, changes).await?,
+            service::update(
+                ctx.state(),
+                viewer,
+                &ctx.actor(),
+                parse_id(&id, "id")?,
+                changes,
+            )
+            .await?,
         ))
     }
 
@@ -684,7 +693,7 @@ impl EventsMutation {
     ) -> async_graphql::Result<Event> {
         let viewer = ctx.require_viewer()?;
         Ok(Event(
-            service::publish(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+            service::publish(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?,
         ))
     }
 
@@ -712,6 +721,7 @@ impl EventsMutation {
             service::set_cancellation_policy(
                 ctx.state(),
                 viewer,
+                &ctx.actor(),
                 parse_id(&event_id, "eventId")?,
                 policy,
             )
@@ -728,7 +738,7 @@ impl EventsMutation {
     ) -> async_graphql::Result<Event> {
         let viewer = ctx.require_viewer()?;
         Ok(Event(
-            service::cancel(ctx.state(), viewer, parse_id(&id, "id")?).await?,
+            service::cancel(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?,
         ))
     }
 

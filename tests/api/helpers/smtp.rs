@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use mail_parser::MimeHeaders;
+
 use super::db::env;
 use super::wait::eventually;
 
@@ -27,6 +29,16 @@ pub struct Received {
     pub message_id: String,
     pub text: String,
     pub html: String,
+    /// Each attachment: file name, MIME type (`application/pdf`) and bytes.
+    pub attachments: Vec<Attached>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub name: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Parses a stored message (an `.eml` file, or what the SMTP server received).
@@ -53,6 +65,17 @@ pub fn parse_message(raw: &[u8]) -> Received {
         message_id: m.message_id().unwrap_or_default().to_string(),
         text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        attachments: m
+            .attachments()
+            .map(|part| Attached {
+                name: part.attachment_name().unwrap_or_default().to_string(),
+                mime: part
+                    .content_type()
+                    .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or_default()))
+                    .unwrap_or_default(),
+                bytes: part.contents().to_vec(),
+            })
+            .collect(),
     }
 }
 
