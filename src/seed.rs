@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::auth::service::{NewAccount, create_user, normalize_username};
 use crate::auth::{Role, Viewer};
 use crate::error::{AppError, AppResult};
-use crate::events::service::{NewEvent, NewTicketType};
+use crate::events::service::{NewEvent, NewSession, NewTicketType};
 use crate::payments::service::{PayRequest, pay};
 use crate::reservations::service::{NewReservation, reserve};
 use crate::state::AppState;
@@ -168,7 +168,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                         demo.title
                     )),
                     venue: Some(demo.venue.into()),
-                    starts_at: Utc::now() + Duration::days(demo.in_days),
+                    starts_at: Some(Utc::now() + Duration::days(demo.in_days)),
                     ends_at: Some(Utc::now() + Duration::days(demo.in_days) + Duration::hours(4)),
                     ticket_types: demo
                         .tickets
@@ -180,6 +180,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                             sections: None,
                         })
                         .collect(),
+                    sessions: None,
                     venue_id: None,
                     categories: vec!["demo".into()],
                 };
@@ -246,6 +247,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
         }
     }
     events.push(seated_demo(state, &organizers[0], &buyers[1]).await?);
+    events.push(festival_demo(state, &organizers[1]).await?);
     check_in_one(state, &organizers, &events).await?;
     Ok(Seeded {
         logins,
@@ -377,7 +379,7 @@ async fn seated_demo(
                         .into(),
                 ),
                 venue: Some(SEATED_VENUE.into()),
-                starts_at: Utc::now() + Duration::days(20),
+                starts_at: Some(Utc::now() + Duration::days(20)),
                 ends_at: Some(Utc::now() + Duration::days(20) + Duration::hours(3)),
                 ticket_types: vec![
                     seated("Stalls", 3_000, &["Stalls"]),
@@ -389,6 +391,7 @@ async fn seated_demo(
                         sections: None,
                     },
                 ],
+                sessions: None,
                 venue_id: Some(venue.id),
                 categories: vec!["demo".into(), "theatre".into()],
             };
@@ -435,4 +438,59 @@ async fn seated_demo(
         }
     }
     Ok(e)
+}
+
+const FESTIVAL_TITLE: &str = "Harbour Lights Festival";
+
+/// A three-day festival: one event, three sessions (one a day), each selling its own day
+/// tickets. Found by (organizer, title) on a rerun.
+async fn festival_demo(
+    state: &AppState,
+    organizer: &entity::user::Model,
+) -> AppResult<event::Model> {
+    let org = viewer(organizer);
+    if let Some(e) = event::Entity::find()
+        .filter(event::Column::OrganizerId.eq(organizer.id))
+        .filter(event::Column::Title.eq(FESTIVAL_TITLE))
+        .one(&state.db)
+        .await?
+    {
+        return Ok(e);
+    }
+    let first = Utc::now() + Duration::days(45);
+    let day = |n: i64, price: i64| NewSession {
+        starts_at: first + Duration::days(n),
+        ends_at: Some(first + Duration::days(n) + Duration::hours(8)),
+        ticket_types: vec![
+            NewTicketType {
+                name: "Day ticket".into(),
+                price_cents: price,
+                capacity: Some(500),
+                sections: None,
+            },
+            NewTicketType {
+                name: "Front row".into(),
+                price_cents: price * 3,
+                capacity: Some(40),
+                sections: None,
+            },
+        ],
+    };
+    let new = NewEvent {
+        title: FESTIVAL_TITLE.into(),
+        description: Some(
+            "A three-day demo festival created by `evenntify seed`: each day is a session with \
+             its own tickets."
+                .into(),
+        ),
+        venue: Some("Pier 7".into()),
+        starts_at: None,
+        ends_at: None,
+        ticket_types: Vec::new(),
+        sessions: Some(vec![day(0, 3_500), day(1, 3_500), day(2, 4_500)]),
+        venue_id: None,
+        categories: vec!["demo".into(), "festival".into(), "music".into()],
+    };
+    let created = crate::events::service::create(state, &org, &actor(org.user_id), new).await?;
+    crate::events::service::publish(state, &org, &actor(org.user_id), created.id).await
 }

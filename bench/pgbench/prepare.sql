@@ -51,11 +51,15 @@ SELECT bid(3, e), bid(1, 0), 'pgbench event ' || e, 'Created by bench/pgbench/pr
        now() + interval '90 days', NULL, 'PUBLISHED', now(), now()
 FROM generate_series(1, 101) AS e;
 
-INSERT INTO ticket_types (id, event_id, position, name, price_cents, capacity, available)
-SELECT bid(4, t), bid(3, (t - 1) / 10 + 1), (t - 1) % 10, 'Tier ' || ((t - 1) % 10), 100, 1000000, 1000000
+-- One session per event, with the event's id (as the sessions migration backfills).
+INSERT INTO event_sessions (id, event_id, starts_at, ends_at, cancelled_at, created_at)
+SELECT id, id, starts_at, ends_at, NULL, created_at FROM events WHERE title LIKE 'pgbench event %';
+
+INSERT INTO ticket_types (id, event_id, session_id, position, name, price_cents, capacity, available)
+SELECT bid(4, t), bid(3, (t - 1) / 10 + 1), bid(3, (t - 1) / 10 + 1), (t - 1) % 10, 'Tier ' || ((t - 1) % 10), 100, 1000000, 1000000
 FROM generate_series(1, 1000) AS t;
 
-INSERT INTO ticket_types (id, event_id, position, name, price_cents, capacity, available)
-VALUES (bid(4, 1001), bid(3, 101), 0, 'Hot', 100, 100000000, 100000000);
+INSERT INTO ticket_types (id, event_id, session_id, position, name, price_cents, capacity, available)
+VALUES (bid(4, 1001), bid(3, 101), bid(3, 101), 0, 'Hot', 100, 100000000, 100000000);
 
 VACUUM ANALYZE;

@@ -10,6 +10,7 @@ pub mod check_in_scan;
 pub mod event;
 pub mod event_category;
 pub mod event_seat;
+pub mod event_session;
 pub mod event_staff;
 pub mod feedback;
 pub mod ledger_entry;

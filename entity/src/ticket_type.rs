@@ -8,6 +8,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub event_id: Uuid,
+    /// The session whose seats these are (of the same event).
+    pub session_id: Uuid,
     /// Order in which the organizer listed the ticket types.
     pub position: i32,
     pub name: String,

@@ -17,6 +17,7 @@ mod m20261201_000008_tickets_and_entry;
 mod m20261201_000009_accounts_mail_audit;
 mod m20261201_000010_events_discovery_feedback;
 mod m20261201_000011_wallet_adjustments;
+mod m20261201_000012_event_sessions;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_accounts_mail_audit::Migration),
             Box::new(m20261201_000010_events_discovery_feedback::Migration),
             Box::new(m20261201_000011_wallet_adjustments::Migration),
+            Box::new(m20261201_000012_event_sessions::Migration),
         ]
     }
 }

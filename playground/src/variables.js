@@ -35,6 +35,20 @@ export const EXAMPLE_VARIABLES = {
   publishEvent: { id: '<event id>' },
   updateEvent: { id: '<event id>', input: { venue: 'Room B' } },
   cancelEvent: { id: '<event id>' },
+  addSession: {
+    eventId: '<event id>',
+    input: {
+      startsAt: new Date(inAYear.getTime() + 24 * 3600 * 1000).toISOString().replace('.000Z', 'Z'),
+      endsAt: new Date(inAYear.getTime() + 27 * 3600 * 1000).toISOString().replace('.000Z', 'Z'),
+      ticketTypes: [{ name: 'Day two', priceCents: 1500, capacity: 100 }],
+    },
+  },
+  cancelSession: { sessionId: '<session id>' },
+  calendar: {
+    from: new Date(Date.UTC(inAYear.getUTCFullYear(), inAYear.getUTCMonth(), 1)).toISOString(),
+    to: new Date(Date.UTC(inAYear.getUTCFullYear(), inAYear.getUTCMonth() + 1, 1)).toISOString(),
+    filter: { categories: ['music'] },
+  },
   event: { id: '<event id>' },
   events: { filter: { search: 'meetup', onlyAvailable: true }, first: 10 },
   topUpWallet: { amountCents: 5000, idempotencyKey: 'bob-topup-1' },

@@ -1,6 +1,7 @@
 //! Deleting a draft that never sold anything, and cloning an event into a new draft: its
 //! details, ticket types at full capacity, seat map and cancellation policy, and nothing of its
-//! sales. Categories are copied too.
+//! sales. Categories are copied too, and the sessions, shifted so the first starts at the new
+//! start.
 
 use chrono::{DateTime, Utc};
 use entity::event::{self, EventStatus};
@@ -107,9 +108,33 @@ pub async fn clone_event(
     if starts_at <= Utc::now() {
         return Err(AppError::bad_input("startsAt must be in the future"));
     }
-    let ends_at = source
-        .ends_at
-        .map(|end| starts_at + (end - source.starts_at));
+    // The sessions to copy: the live ones (a session cancelled on its own is not re-run), or
+    // all of them when the whole event was called off. Shifted together, so the first starts at
+    // `starts_at` and the gaps between them stay.
+    let all = super::schedule::of_event(&state.db, id).await?;
+    let live: Vec<_> = all
+        .iter()
+        .filter(|s| s.cancelled_at.is_none())
+        .cloned()
+        .collect();
+    let sessions = if live.is_empty() { all } else { live };
+    let shift = starts_at
+        - sessions
+            .iter()
+            .map(|s| s.starts_at)
+            .min()
+            .unwrap_or(source.starts_at);
+    let (span_start, ends_at) = super::schedule::span(
+        sessions
+            .iter()
+            .map(|s| (s.starts_at + shift, s.ends_at.map(|e| e + shift))),
+    )
+    .unwrap_or((
+        starts_at,
+        source
+            .ends_at
+            .map(|end| starts_at + (end - source.starts_at)),
+    ));
 
     let txn = begin_write(&state.db).await?;
     let at = now();
@@ -120,7 +145,7 @@ pub async fn clone_event(
         title: Set(source.title.clone()),
         description: Set(source.description.clone()),
         venue: Set(source.venue.clone()),
-        starts_at: Set(starts_at),
+        starts_at: Set(span_start),
         ends_at: Set(ends_at),
         status: Set(EventStatus::Draft),
         created_at: Set(at),
@@ -136,21 +161,34 @@ pub async fn clone_event(
         .all(&txn)
         .await?;
     let mut mapped = std::collections::HashMap::with_capacity(types.len());
-    for t in &types {
-        let new_type = Uuid::now_v7();
-        mapped.insert(t.id, new_type);
-        ticket_type::ActiveModel {
-            id: Set(new_type),
+    for session in &sessions {
+        let new_session = entity::event_session::ActiveModel {
+            id: Set(Uuid::now_v7()),
             event_id: Set(new_id),
-            position: Set(t.position),
-            name: Set(t.name.clone()),
-            price_cents: Set(t.price_cents),
-            capacity: Set(t.capacity),
-            available: Set(t.capacity),
-            waiting: Set(0),
+            starts_at: Set(session.starts_at + shift),
+            ends_at: Set(session.ends_at.map(|e| e + shift)),
+            cancelled_at: Set(None),
+            created_at: Set(at),
         }
         .insert(&txn)
         .await?;
+        for t in types.iter().filter(|t| t.session_id == session.id) {
+            let new_type = Uuid::now_v7();
+            mapped.insert(t.id, new_type);
+            ticket_type::ActiveModel {
+                id: Set(new_type),
+                event_id: Set(new_id),
+                session_id: Set(new_session.id),
+                position: Set(t.position),
+                name: Set(t.name.clone()),
+                price_cents: Set(t.price_cents),
+                capacity: Set(t.capacity),
+                available: Set(t.capacity),
+                waiting: Set(0),
+            }
+            .insert(&txn)
+            .await?;
+        }
     }
     let seats = event_seat::Entity::find()
         .filter(event_seat::Column::EventId.eq(id))

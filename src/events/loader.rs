@@ -1,4 +1,4 @@
-//! Batch-loads the ticket types of many events in one query.
+//! Batch-loads the ticket types, sessions and rows of many events in one query each.
 
 use std::collections::HashMap;
 
@@ -73,5 +73,35 @@ impl Loader<Uuid> for TicketTypeLoader {
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(|t| (t.id, t)).collect())
+    }
+}
+
+/// Key: an event id. Value: its sessions, soonest first.
+pub struct SessionsLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<Uuid> for SessionsLoader {
+    type Value = Vec<entity::event_session::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        use entity::event_session::{Column, Entity};
+        let rows = Entity::find()
+            .filter(Column::EventId.is_in(keys.iter().copied()))
+            .order_by_asc(Column::EventId)
+            .order_by_asc(Column::StartsAt)
+            .order_by_asc(Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+        let mut by_event: HashMap<Uuid, Self::Value> = HashMap::new();
+        for row in rows {
+            by_event.entry(row.event_id).or_default().push(row);
+        }
+        for key in keys {
+            by_event.entry(*key).or_default();
+        }
+        Ok(by_event)
     }
 }

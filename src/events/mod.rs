@@ -8,5 +8,7 @@ pub mod input;
 pub mod live;
 pub mod loader;
 pub mod policy;
+pub mod schedule;
 pub mod service;
+pub mod sessions;
 pub mod ticket_types;

@@ -1,8 +1,6 @@
 //! Event rules: who may create and change events, the DRAFT → PUBLISHED → CANCELLED lifecycle,
 //! who sees what, and keyset-paged search.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use entity::event::{self, EventStatus};
 use entity::ticket_type;
@@ -14,6 +12,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use super::input::NewTicketType;
+pub use super::schedule::NewSession;
+use super::schedule::check_times;
+pub use super::schedule::{MAX_CAPACITY, MAX_PRICE_CENTS, MAX_TICKET_TYPES};
 
 use crate::auth::{Role, Viewer};
 use crate::db::paging::{Page, decode_cursor, encode_cursor};
@@ -21,18 +22,17 @@ use crate::db::{begin_write, now, truncate_micros};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub const MAX_TICKET_TYPES: usize = 20;
-pub const MAX_CAPACITY: i32 = 1_000_000;
-/// 100 million in major units: far above any real ticket, far below overflow when summed.
-pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
-
 pub struct NewEvent {
     pub title: String,
     pub description: Option<String>,
     pub venue: Option<String>,
-    pub starts_at: DateTime<Utc>,
+    /// With `ends_at` and `ticket_types`: the event's one session. Absent when `sessions` is
+    /// given (one or the other, never both).
+    pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub ticket_types: Vec<NewTicketType>,
+    /// The event's sessions, each with its own ticket types.
+    pub sessions: Option<Vec<NewSession>>,
     /// A venue of the organizer's: the event then gets its own copy of the venue's seats.
     pub venue_id: Option<Uuid>,
     /// Normalised by `discovery::clean_categories`.
@@ -92,58 +92,6 @@ fn clean_optional(value: Option<String>, field: &str, max: usize) -> AppResult<O
     Ok(Some(v))
 }
 
-fn check_times(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> AppResult<()> {
-    if starts_at <= Utc::now() {
-        return Err(AppError::bad_input("startsAt must be in the future"));
-    }
-    if let Some(end) = ends_at
-        && end <= starts_at
-    {
-        return Err(AppError::bad_input("endsAt must be after startsAt"));
-    }
-    Ok(())
-}
-
-fn check_ticket_types(types: &[NewTicketType]) -> AppResult<Vec<String>> {
-    if types.is_empty() || types.len() > MAX_TICKET_TYPES {
-        return Err(AppError::bad_input(format!(
-            "an event needs 1 to {MAX_TICKET_TYPES} ticket types"
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut names = Vec::with_capacity(types.len());
-    for t in types {
-        let name = t.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::bad_input(
-                "ticket type names must be 1 to 100 characters long",
-            ));
-        }
-        if !seen.insert(name.to_lowercase()) {
-            return Err(AppError::bad_input(format!(
-                "ticket type `{name}` appears twice"
-            )));
-        }
-        if !(0..=MAX_PRICE_CENTS).contains(&t.price_cents) {
-            return Err(AppError::bad_input(format!(
-                "priceCents of `{name}` must be between 0 and {MAX_PRICE_CENTS}"
-            )));
-        }
-        let Some(capacity) = t.capacity else {
-            return Err(AppError::bad_input(format!(
-                "capacity of `{name}` is required for general admission"
-            )));
-        };
-        if !(1..=MAX_CAPACITY).contains(&capacity) {
-            return Err(AppError::bad_input(format!(
-                "capacity of `{name}` must be between 1 and {MAX_CAPACITY}"
-            )));
-        }
-        names.push(name);
-    }
-    Ok(names)
-}
-
 fn require_organizer(viewer: &Viewer) -> AppResult<()> {
     match viewer.role {
         Role::Organizer | Role::Admin => Ok(()),
@@ -161,16 +109,63 @@ pub async fn create(
     mut input: NewEvent,
 ) -> AppResult<event::Model> {
     require_organizer(viewer)?;
+    let mut sessions = match input.sessions {
+        Some(_) if input.starts_at.is_some() || input.ends_at.is_some() => {
+            return Err(AppError::bad_input(
+                "give either sessions or startsAt/endsAt/ticketTypes, not both",
+            ));
+        }
+        Some(_) if !input.ticket_types.is_empty() => {
+            return Err(AppError::bad_input(
+                "with sessions, ticket types belong in each session, not in ticketTypes",
+            ));
+        }
+        Some(sessions) => {
+            if sessions.is_empty() || sessions.len() > super::schedule::MAX_SESSIONS {
+                return Err(AppError::bad_input(format!(
+                    "an event needs 1 to {} sessions",
+                    super::schedule::MAX_SESSIONS
+                )));
+            }
+            sessions
+        }
+        None => vec![NewSession {
+            starts_at: input
+                .starts_at
+                .ok_or_else(|| AppError::bad_input("startsAt is required without sessions"))?,
+            ends_at: input.ends_at,
+            ticket_types: std::mem::take(&mut input.ticket_types),
+        }],
+    };
+    // Numbered seats are copied per event, so a seated event has one session.
+    if input.venue_id.is_some() && sessions.len() > 1 {
+        return Err(AppError::bad_input(
+            "an event with a venueId (numbered seats) has exactly one session",
+        ));
+    }
     let seating =
-        crate::seating::service::plan(state, viewer, input.venue_id, &mut input.ticket_types)
+        crate::seating::service::plan(state, viewer, input.venue_id, &mut sessions[0].ticket_types)
             .await?;
+    if input.venue_id.is_none() {
+        for s in &sessions[1..] {
+            if let Some(t) = s.ticket_types.iter().find(|t| t.sections.is_some()) {
+                return Err(AppError::bad_input(format!(
+                    "ticket type `{}` sells sections but the event has no venueId",
+                    t.name.trim()
+                )));
+            }
+        }
+    }
     let title = clean_title(&input.title)?;
     let description = clean_optional(input.description, "description", 10_000)?;
     let venue = clean_optional(input.venue, "venue", 200)?;
-    let starts_at = truncate_micros(input.starts_at);
-    let ends_at = input.ends_at.map(truncate_micros);
-    check_times(starts_at, ends_at)?;
-    let names = check_ticket_types(&input.ticket_types)?;
+    let sessions = sessions
+        .into_iter()
+        .map(super::schedule::check)
+        .collect::<AppResult<Vec<_>>>()?;
+    let (starts_at, ends_at) =
+        super::schedule::span(sessions.iter().map(|s| (s.starts_at, s.ends_at)))
+            .ok_or_else(|| AppError::bad_input("an event needs a session"))?;
     let categories = super::discovery::clean_categories(input.categories)?;
 
     let at = now();
@@ -192,26 +187,18 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let type_ids: Vec<Uuid> = input.ticket_types.iter().map(|_| Uuid::now_v7()).collect();
-    let rows = input
-        .ticket_types
-        .iter()
-        .zip(names)
-        .enumerate()
-        .map(|(i, (t, name))| ticket_type::ActiveModel {
-            id: Set(type_ids[i]),
-            event_id: Set(event_id),
-            position: Set(i as i32),
-            name: Set(name),
-            price_cents: Set(t.price_cents),
-            capacity: Set(t.capacity.unwrap_or_default()),
-            available: Set(t.capacity.unwrap_or_default()),
-            waiting: Set(0),
-        });
-    ticket_type::Entity::insert_many(rows).exec(&txn).await?;
+    let mut position = 0;
+    let mut first_types = Vec::new();
+    for (i, session) in sessions.iter().enumerate() {
+        let (_, ids) = super::schedule::insert(&txn, event_id, session, position).await?;
+        position += ids.len() as i32;
+        if i == 0 {
+            first_types = ids;
+        }
+    }
     super::discovery::set_categories(&txn, event_id, &categories).await?;
     if let Some(plan) = seating {
-        plan.copy(&txn, event_id, &type_ids).await?;
+        plan.copy(&txn, event_id, &first_types).await?;
     }
     let detail = serde_json::json!({ "title": event.title });
     crate::audit::service::log(
@@ -274,7 +261,8 @@ pub async fn update(
         Some(v) => v.map(truncate_micros),
         None => event.ends_at,
     };
-    if changes.starts_at.is_some() || changes.ends_at.is_some() {
+    let moved = changes.starts_at.is_some() || changes.ends_at.is_some();
+    if moved {
         check_times(starts_at, ends_at)?;
         model.starts_at = Set(starts_at);
         model.ends_at = Set(ends_at);
@@ -303,6 +291,9 @@ pub async fn update(
         })?;
     if let Some(categories) = categories {
         super::discovery::set_categories(&txn, id, &categories).await?;
+    }
+    if moved {
+        super::schedule::move_single(&txn, id, starts_at, ends_at).await?;
     }
     let detail = serde_json::json!({ "title": updated.title });
     crate::audit::service::log(&txn, actor, "event.update", "event", id, Some(id), detail).await?;
@@ -482,7 +473,10 @@ pub async fn find_visible(
         .await?)
 }
 
-fn filter_condition(viewer: Option<&Viewer>, filter: &EventFilter) -> AppResult<Condition> {
+pub(super) fn filter_condition(
+    viewer: Option<&Viewer>,
+    filter: &EventFilter,
+) -> AppResult<Condition> {
     let mut cond = Condition::all().add(visible_to(viewer));
     if let Some(search) = filter
         .search
@@ -606,6 +600,7 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::schedule::check_ticket_types;
 
     #[test]
     fn cursors_round_trip_exactly() {

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::service::{MAX_CAPACITY, MAX_PRICE_CENTS};
+use super::schedule::{MAX_CAPACITY, MAX_PRICE_CENTS};
 use crate::auth::Viewer;
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
@@ -75,15 +75,15 @@ fn clean_name(name: &str) -> AppResult<String> {
     Ok(name.to_string())
 }
 
-/// No other ticket type of the event has this name (case-insensitive).
+/// No other ticket type of the session has this name (case-insensitive).
 async fn name_is_free(
     db: &impl ConnectionTrait,
-    event_id: Uuid,
+    session_id: Uuid,
     except: Uuid,
     name: &str,
 ) -> AppResult<()> {
     let clash = ticket_type::Entity::find()
-        .filter(ticket_type::Column::EventId.eq(event_id))
+        .filter(ticket_type::Column::SessionId.eq(session_id))
         .filter(ticket_type::Column::Id.ne(except))
         .filter(
             Expr::expr(Func::lower(Expr::col(ticket_type::Column::Name))).eq(name.to_lowercase()),
@@ -92,7 +92,7 @@ async fn name_is_free(
         .await?;
     if clash > 0 {
         return Err(AppError::bad_input(format!(
-            "the event already has a ticket type `{name}`"
+            "the session already has a ticket type `{name}`"
         )));
     }
     Ok(())
@@ -138,7 +138,7 @@ pub async fn update(
     let ev = crate::reservations::service::lock_event(&txn, ev.id).await?;
     not_cancelled(&ev)?;
     if let Some(name) = &name {
-        name_is_free(&txn, ev.id, id, name).await?;
+        name_is_free(&txn, tt.session_id, id, name).await?;
     }
     let mut update = ticket_type::Entity::update_many().filter(ticket_type::Column::Id.eq(id));
     let mut changed = false;
@@ -209,14 +209,14 @@ pub async fn update(
 }
 
 /// Removes a ticket type that nobody ever reserved or waited for (`CONFLICT` otherwise), and its
-/// seats on a seated event. An event keeps at least one ticket type.
+/// seats on a seated event. A session keeps at least one ticket type.
 pub async fn remove(
     state: &AppState,
     viewer: &Viewer,
     actor: &crate::audit::Actor,
     id: Uuid,
 ) -> AppResult<bool> {
-    let (_, ev) = owned(&state.db, viewer, id).await?;
+    let (tt, ev) = owned(&state.db, viewer, id).await?;
     not_cancelled(&ev)?;
     let txn = begin_write(&state.db).await?;
     let ev = crate::reservations::service::lock_event(&txn, ev.id).await?;
@@ -242,12 +242,12 @@ pub async fn remove(
         ));
     }
     let siblings = ticket_type::Entity::find()
-        .filter(ticket_type::Column::EventId.eq(ev.id))
+        .filter(ticket_type::Column::SessionId.eq(tt.session_id))
         .count(&txn)
         .await?;
     if siblings <= 1 {
         return Err(AppError::Conflict(
-            "an event needs at least one ticket type".into(),
+            "a session needs at least one ticket type".into(),
         ));
     }
     entity::event_seat::Entity::delete_many()

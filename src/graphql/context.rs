@@ -6,7 +6,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use crate::auth::Viewer;
 use crate::auth::loader::UserLoader;
 use crate::error::{AppError, AppResult};
-use crate::events::loader::{EventLoader, TicketTypeLoader, TicketTypesLoader};
+use crate::events::loader::{EventLoader, SessionsLoader, TicketTypeLoader, TicketTypesLoader};
 use crate::reservations::loader::TicketsLoader;
 use crate::state::AppState;
 
@@ -31,6 +31,7 @@ pub struct Loaders {
     pub events: DataLoader<EventLoader, HashMapCache>,
     pub ticket_type: DataLoader<TicketTypeLoader, HashMapCache>,
     pub tickets: DataLoader<TicketsLoader, HashMapCache>,
+    pub sessions: DataLoader<SessionsLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -42,6 +43,7 @@ impl Loaders {
         loaders.events.enable_all_cache(false);
         loaders.ticket_type.enable_all_cache(false);
         loaders.tickets.enable_all_cache(false);
+        loaders.sessions.enable_all_cache(false);
         loaders
     }
 }
@@ -59,6 +61,7 @@ impl Loaders {
             events: cached(EventLoader { db: db() }),
             ticket_type: cached(TicketTypeLoader { db: db() }),
             tickets: cached(TicketsLoader { db: db() }),
+            sessions: cached(SessionsLoader { db: db() }),
         }
     }
 }
@@ -73,6 +76,8 @@ pub trait ContextExt {
     fn events(&self) -> &DataLoader<EventLoader, HashMapCache>;
     fn ticket_type(&self) -> &DataLoader<TicketTypeLoader, HashMapCache>;
     fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache>;
+    /// Key: an event id. Value: its sessions, soonest first.
+    fn sessions(&self) -> &DataLoader<SessionsLoader, HashMapCache>;
     /// Who is acting and from where, for the audit log.
     fn actor(&self) -> crate::audit::Actor;
 }
@@ -108,6 +113,9 @@ impl ContextExt for Context<'_> {
     }
     fn tickets(&self) -> &DataLoader<TicketsLoader, HashMapCache> {
         &loaders(self).tickets
+    }
+    fn sessions(&self) -> &DataLoader<SessionsLoader, HashMapCache> {
+        &loaders(self).sessions
     }
     fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor {

@@ -312,6 +312,7 @@ impl Batcher {
             &lock_event(txn, ticket_type.event_id).await?,
             ticket_type.id,
         )?;
+        crate::events::schedule::ensure_bookable(txn, ticket_type.session_id).await?;
         let used = used_keys(txn, holds).await?;
         let plan = classify(holds, |user, key| {
             used.iter()

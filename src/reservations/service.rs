@@ -90,6 +90,7 @@ pub async fn reserve(
     // now, and a hold that committed after a cancelEvent had released the event's holds would
     // stay PENDING, payable, for an event that will not happen.
     bookable(&lock_event(&txn, event.id).await?, ticket_type.id)?;
+    crate::events::schedule::ensure_bookable(&txn, ticket_type.session_id).await?;
     let taken = ticket_type::Entity::update_many()
         .col_expr(
             ticket_type::Column::Available,
@@ -294,6 +295,7 @@ async fn reservable(
         .ok_or_else(not_found)?;
     let event = event.ok_or_else(not_found)?;
     bookable(&event, ticket_type_id)?;
+    crate::events::schedule::ensure_bookable(&state.db, ticket_type.session_id).await?;
     Ok((ticket_type, event))
 }
 
@@ -529,12 +531,37 @@ pub async fn cancel_all_for_event(
     settings: &Settings,
     event_id: Uuid,
 ) -> AppResult<Effects> {
-    let open = reservation::Entity::find()
+    cancel_all(db, settings, event_id, None).await
+}
+
+/// `cancel_all_for_event` for some ticket types of the event only (a cancelled session's):
+/// the same releases, refunds and closed waitlists, the same locks in the same order. The
+/// caller holds the event's row lock, as cancelEvent's UPDATE does.
+pub async fn cancel_all_in(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    event_id: Uuid,
+    ticket_types: &[Uuid],
+) -> AppResult<Effects> {
+    cancel_all(db, settings, event_id, Some(ticket_types)).await
+}
+
+async fn cancel_all(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    event_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> AppResult<Effects> {
+    let mut open = reservation::Entity::find()
         .filter(reservation::Column::EventId.eq(event_id))
         .filter(
             reservation::Column::Status
                 .is_in([ReservationStatus::Pending, ReservationStatus::Confirmed]),
-        )
+        );
+    if let Some(types) = only {
+        open = open.filter(reservation::Column::TicketTypeId.is_in(types.iter().copied()));
+    }
+    let open = open
         // Wallets are credited in buyer order, so two events cancelled at once that share
         // buyers lock their wallets in the same order and cannot deadlock.
         .order_by_asc(reservation::Column::UserId)
@@ -543,7 +570,10 @@ pub async fn cancel_all_for_event(
         .all(db)
         .await?;
     // After the reservations, as every other path locks them before ticket types and entries.
-    let mut effects = crate::waitlist::offers::close_for_event(db, event_id).await?;
+    let mut effects = match only {
+        None => crate::waitlist::offers::close_for_event(db, event_id).await?,
+        Some(types) => crate::waitlist::offers::close_for_ticket_types(db, types).await?,
+    };
     effects.merge(Effects::seats(event_id));
     for r in &open {
         match r.status {

@@ -4,11 +4,12 @@
 use entity::calendar_token;
 use entity::event::{self, EventStatus};
 use entity::ticket::{self, TicketStatus};
-use entity::{event_seat, ticket_type, user};
-use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use entity::{event_seat, event_session, ticket_type, user};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
+use super::calendar;
 use super::service::{code_of, managed_event};
 use super::signing::TicketSigner;
 use crate::auth::Viewer;
@@ -270,37 +271,79 @@ pub async fn rotate_calendar_token(
     Ok(token)
 }
 
-/// The events the token's owner holds valid tickets for (cancelled events included, so
-/// calendars learn of the cancellation), soonest first; NOT_FOUND for an unknown token.
-pub async fn calendar_feed(state: &AppState, token: &str) -> AppResult<Vec<event::Model>> {
+/// Every session of a public event, soonest first, for its `.ics`: the live ones and, marked
+/// cancelled, the ones called off (so calendars that imported them learn of it).
+pub async fn event_entries(
+    state: &AppState,
+    event: event::Model,
+) -> AppResult<Vec<calendar::Entry>> {
+    let sessions = crate::events::schedule::of_event(&state.db, event.id).await?;
+    Ok(sessions
+        .into_iter()
+        .map(|session| calendar::Entry {
+            event: event.clone(),
+            session,
+        })
+        .collect())
+}
+
+/// The sessions the token's owner holds valid tickets for, and those they held tickets for that
+/// were cancelled (cancelling voids the tickets; the holders still need to hear of it), soonest
+/// first, of events that are not drafts; NOT_FOUND for an unknown token.
+pub async fn calendar_feed(state: &AppState, token: &str) -> AppResult<Vec<calendar::Entry>> {
+    use std::collections::{HashMap, HashSet};
     let owner = calendar_token::Entity::find()
         .filter(calendar_token::Column::Token.eq(token))
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::NotFound("no such calendar".into()))?;
-    let held = |valid_only: bool| {
-        let mut q = Query::select();
-        q.column(ticket::Column::EventId)
-            .from(ticket::Entity)
-            .and_where(ticket::Column::UserId.eq(owner.user_id));
-        if valid_only {
-            q.and_where(ticket::Column::Status.eq(TicketStatus::Valid));
-        }
-        q.to_owned()
-    };
-    // Cancelling an event voids its tickets; its holders still need to hear of it.
-    Ok(event::Entity::find()
-        .filter(
-            Condition::any()
-                .add(event::Column::Id.in_subquery(held(true)))
-                .add(
-                    Condition::all()
-                        .add(event::Column::Id.in_subquery(held(false)))
-                        .add(event::Column::Status.eq(EventStatus::Cancelled)),
-                ),
-        )
-        .filter(event::Column::Status.ne(EventStatus::Draft))
-        .order_by_asc(event::Column::StartsAt)
+    let held: Vec<(Uuid, TicketStatus)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::TicketTypeId)
+        .column(ticket::Column::Status)
+        .filter(ticket::Column::UserId.eq(owner.user_id))
+        .distinct()
+        .into_tuple()
         .all(&state.db)
-        .await?)
+        .await?;
+    let types: HashMap<Uuid, Uuid> = ticket_type::Entity::find()
+        .filter(ticket_type::Column::Id.is_in(held.iter().map(|(t, _)| *t)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.session_id))
+        .collect();
+    let mut valid = HashSet::new();
+    let mut any = HashSet::new();
+    for (t, status) in &held {
+        if let Some(session) = types.get(t) {
+            any.insert(*session);
+            if *status == TicketStatus::Valid {
+                valid.insert(*session);
+            }
+        }
+    }
+    let sessions = event_session::Entity::find()
+        .filter(event_session::Column::Id.is_in(any.iter().copied()))
+        .order_by_asc(event_session::Column::StartsAt)
+        .order_by_asc(event_session::Column::Id)
+        .all(&state.db)
+        .await?;
+    let events: HashMap<Uuid, event::Model> = event::Entity::find()
+        .filter(event::Column::Id.is_in(sessions.iter().map(|s| s.event_id)))
+        .filter(event::Column::Status.ne(EventStatus::Draft))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    Ok(sessions
+        .into_iter()
+        .filter_map(|session| {
+            let event = events.get(&session.event_id)?.clone();
+            let cancelled =
+                session.cancelled_at.is_some() || event.status == EventStatus::Cancelled;
+            (valid.contains(&session.id) || cancelled).then_some(calendar::Entry { event, session })
+        })
+        .collect())
 }

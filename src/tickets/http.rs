@@ -78,7 +78,11 @@ async fn event_ics(State(state): State<AppState>, Path(file): Path<String>) -> R
     let result = async {
         let id = id_with_suffix(&file, ".ics")?;
         let event = exports::public_event(&state, id).await?;
-        Ok(calendar::render(&event.title.clone(), &[event]))
+        let title = event.title.clone();
+        Ok(calendar::render(
+            &title,
+            &exports::event_entries(&state, event).await?,
+        ))
     }
     .await;
     ics_response(result)

@@ -294,6 +294,52 @@ pub async fn close_for_event(db: &impl ConnectionTrait, event_id: Uuid) -> AppRe
     })
 }
 
+/// A session was cancelled: the live entries of its ticket types EXPIRE, as `close_for_event`
+/// does for a whole event.
+pub async fn close_for_ticket_types(
+    db: &impl ConnectionTrait,
+    ticket_types: &[Uuid],
+) -> AppResult<Effects> {
+    let types: Vec<Uuid> = waitlist_entry::Entity::find()
+        .select_only()
+        .column(waitlist_entry::Column::TicketTypeId)
+        .filter(waitlist_entry::Column::TicketTypeId.is_in(ticket_types.iter().copied()))
+        .filter(
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+        )
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    if types.is_empty() {
+        return Ok(Effects::default());
+    }
+    // The ticket types' rows before the entries: the lock order of every waitlist change.
+    ticket_type::Entity::update_many()
+        .col_expr(ticket_type::Column::Waiting, Expr::value(0))
+        .filter(ticket_type::Column::Id.is_in(types.iter().copied()))
+        .exec(db)
+        .await?;
+    waitlist_entry::Entity::update_many()
+        .col_expr(
+            waitlist_entry::Column::Status,
+            Expr::value(WaitlistStatus::Expired),
+        )
+        .col_expr(waitlist_entry::Column::UpdatedAt, Expr::value(now()))
+        .filter(waitlist_entry::Column::TicketTypeId.is_in(types.iter().copied()))
+        .filter(
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+        )
+        .exec(db)
+        .await?;
+    Ok(Effects {
+        waitlists: types,
+        ..Default::default()
+    })
+}
+
 /// Ticket types of events on sale where people wait while seats are free: what the sweeper
 /// offers again (after a crash between a commit and its offers, or seats unblocked), a few at a
 /// time.

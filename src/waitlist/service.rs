@@ -53,6 +53,8 @@ pub async fn join(
         .one(&txn)
         .await?
         .ok_or_else(not_found)?;
+    // A cancelled or started session has nothing left to wait for.
+    crate::events::schedule::ensure_bookable(&txn, tt.session_id).await?;
     if tt.waiting == 0 && tt.available >= quantity {
         return Err(AppError::Conflict(format!(
             "{} seat(s) of `{}` are available: reserve them instead",

@@ -34,6 +34,7 @@ mod rsvp;
 mod schema;
 mod seating;
 mod seed;
+mod sessions;
 mod subscriptions;
 mod tickets;
 mod topups;

@@ -34,14 +34,22 @@ fn time(v: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Moves an event's start into the past behind the API's back (the API refuses past dates).
+/// Moves an event's start (and its session's) into the past behind the API's back (the API
+/// refuses past dates).
 async fn start_event_now(app: &TestApp, event: &str) {
+    let started = Utc::now() - chrono::Duration::minutes(5);
     entity::event::Entity::update_many()
-        .col_expr(
-            entity::event::Column::StartsAt,
-            Expr::value(Utc::now() - chrono::Duration::minutes(5)),
-        )
+        .col_expr(entity::event::Column::StartsAt, Expr::value(started))
         .filter(entity::event::Column::Id.eq(uuid(event)))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    entity::event_session::Entity::update_many()
+        .col_expr(
+            entity::event_session::Column::StartsAt,
+            Expr::value(started),
+        )
+        .filter(entity::event_session::Column::EventId.eq(uuid(event)))
         .exec(&app.state.db)
         .await
         .unwrap();

@@ -50,8 +50,8 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
         .unwrap();
     assert_eq!(checked_in, 1, "the demo has one checked-in ticket");
     assert_eq!(
-        first.events, 5,
-        "four general-admission events and a seated one"
+        first.events, 6,
+        "four general-admission events, a seated one and a three-day festival"
     );
 
     let public = app
@@ -61,7 +61,23 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
             json!({}),
         )
         .await;
-    assert_eq!(public["events"]["totalCount"], 5);
+    assert_eq!(public["events"]["totalCount"], 6);
+    let festival = app
+        .ok(
+            None,
+            "{ events(filter: { search: \"Harbour Lights\" }) { edges { node { sessions { startsAt ticketTypes { name } } } } } }",
+            json!({}),
+        )
+        .await;
+    let sessions = festival["events"]["edges"][0]["node"]["sessions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(sessions.len(), 3, "the festival has three days");
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["ticketTypes"].as_array().unwrap().len() == 2)
+    );
     let seated = app
         .ok(
             None,

@@ -1,6 +1,8 @@
-//! GraphQL face of events: `Event`, `TicketType`, the `events`/`event` queries and the
-//! create/update/publish/cancel mutations. `TicketType` lives in `ticket_types.rs`, below the
-//! seat map's types (`seating/graphql.rs`), which show it and which `Event.seatMap` returns.
+//! GraphQL face of events: `Event`, `EventSession`, `TicketType`'s fields, the `events`/`event`/
+//! `calendar` queries and the create/update/publish/cancel and session mutations. The
+//! `TicketType` struct lives in `ticket_types.rs`, below the seat map's types
+//! (`seating/graphql.rs`), which show it and which `Event.seatMap` returns; its fields are
+//! resolved here because `TicketType.session` returns an `EventSession`, which returns `Event`.
 
 pub mod feedback;
 pub mod manage;
@@ -8,11 +10,13 @@ pub mod ticket_types;
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{event, ticket_type};
+use entity::{event, event_session, ticket_type};
 
 pub use ticket_types::{TicketType, parse_id};
 
-use super::service::{self, EventChanges, EventFilter as Filter, NewEvent, NewTicketType};
+use super::service::{
+    self, EventChanges, EventFilter as Filter, NewEvent, NewSession, NewTicketType,
+};
 use crate::auth::graphql::User;
 use crate::connection;
 use crate::error::AppError;
@@ -94,6 +98,18 @@ impl Event {
             .await?
             .into_iter()
             .map(TicketType)
+            .collect())
+    }
+    /// The event's sessions (one for a single-date event), soonest first, cancelled ones
+    /// included with status CANCELLED. `startsAt` / `endsAt` span the live ones.
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventSession>> {
+        Ok(ctx
+            .sessions()
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(EventSession)
             .collect())
     }
     /// Total seats across all ticket types.
@@ -215,6 +231,27 @@ pub struct EventFilter {
     ticket_type_name: Option<String>,
 }
 
+impl EventFilter {
+    fn into_service(self) -> Result<Filter, AppError> {
+        Ok(Filter {
+            search: self.search,
+            starts_after: self.starts_after,
+            starts_before: self.starts_before,
+            only_available: self.only_available.unwrap_or(false),
+            organizer_id: self
+                .organizer_id
+                .as_ref()
+                .map(|id| parse_id(id, "organizerId"))
+                .transpose()?,
+            categories: self.categories,
+            min_price_cents: self.min_price_cents.map(|c| c.0),
+            max_price_cents: self.max_price_cents.map(|c| c.0),
+            venue: self.venue,
+            ticket_type_name: self.ticket_type_name,
+        })
+    }
+}
+
 /// A ticket type to create with an event.
 #[derive(InputObject)]
 pub struct TicketTypeInput {
@@ -230,6 +267,42 @@ pub struct TicketTypeInput {
     sections: Option<Vec<String>>,
 }
 
+/// One session of an event, with its own ticket types.
+#[derive(InputObject)]
+pub struct SessionInput {
+    /// In the future.
+    starts_at: DateTime<Utc>,
+    /// After `startsAt`.
+    ends_at: Option<DateTime<Utc>>,
+    /// 1 to 20 ticket types, names unique within the session.
+    ticket_types: Vec<TicketTypeInput>,
+}
+
+impl TicketTypeInput {
+    pub fn into_new(self) -> NewTicketType {
+        NewTicketType {
+            name: self.name,
+            price_cents: self.price_cents.0,
+            capacity: self.capacity,
+            sections: self.sections,
+        }
+    }
+}
+
+impl SessionInput {
+    fn into_new(self) -> NewSession {
+        NewSession {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            ticket_types: self
+                .ticket_types
+                .into_iter()
+                .map(TicketTypeInput::into_new)
+                .collect(),
+        }
+    }
+}
+
 /// A new event; it starts as a DRAFT.
 #[derive(InputObject)]
 pub struct CreateEventInput {
@@ -239,12 +312,15 @@ pub struct CreateEventInput {
     description: Option<String>,
     /// Up to 200 characters.
     venue: Option<String>,
-    /// Must be in the future.
-    starts_at: DateTime<Utc>,
-    /// Must be after `startsAt`.
+    /// The single session's start, in the future. Required unless `sessions` is given.
+    starts_at: Option<DateTime<Utc>>,
+    /// Must be after `startsAt`. Not with `sessions`.
     ends_at: Option<DateTime<Utc>>,
-    /// 1 to 20 ticket types.
-    ticket_types: Vec<TicketTypeInput>,
+    /// The single session's 1 to 20 ticket types. Required unless `sessions` is given.
+    ticket_types: Option<Vec<TicketTypeInput>>,
+    /// 1 to 100 sessions, each with its own ticket types, instead of `startsAt`, `endsAt` and
+    /// `ticketTypes` (giving both is `BAD_USER_INPUT`). Not with `venueId`, unless just one.
+    sessions: Option<Vec<SessionInput>>,
     /// One of the organizer's venues: the event gets its own copy of the venue's seats.
     venue_id: Option<ID>,
     /// Up to 10 categories, stored lower case, e.g. `["jazz", "outdoor"]`.
@@ -378,23 +454,7 @@ impl EventsQuery {
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event already seen.")] after: Option<String>,
     ) -> async_graphql::Result<EventConnection> {
-        let filter = filter.unwrap_or_default();
-        let filter = Filter {
-            search: filter.search,
-            starts_after: filter.starts_after,
-            starts_before: filter.starts_before,
-            only_available: filter.only_available.unwrap_or(false),
-            organizer_id: filter
-                .organizer_id
-                .as_ref()
-                .map(|id| parse_id(id, "organizerId"))
-                .transpose()?,
-            categories: filter.categories,
-            min_price_cents: filter.min_price_cents.map(|c| c.0),
-            max_price_cents: filter.max_price_cents.map(|c| c.0),
-            venue: filter.venue,
-            ticket_type_name: filter.ticket_type_name,
-        };
+        let filter = filter.unwrap_or_default().into_service()?;
         let first = page_size(first)?;
         let page =
             service::list(ctx.state(), ctx.viewer(), &filter, first, after.as_deref()).await?;
@@ -412,6 +472,148 @@ impl EventsQuery {
         Ok(service::find_visible(ctx.state(), ctx.viewer(), id)
             .await?
             .map(Event))
+    }
+
+    /// A month view: the days (UTC) in [`from`, `to`) on which at least one live session of a
+    /// published event matching `filter` starts, each with those sessions ordered by start.
+    /// The range spans at most 366 days (`BAD_USER_INPUT` otherwise).
+    async fn calendar(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
+        #[graphql(desc = "End of the range (exclusive).")] to: DateTime<Utc>,
+        #[graphql(desc = "Conditions the sessions' events must meet.")] filter: Option<EventFilter>,
+    ) -> async_graphql::Result<Vec<CalendarDay>> {
+        let filter = filter.unwrap_or_default().into_service()?;
+        let days = crate::events::sessions::calendar(ctx.state(), from, to, &filter).await?;
+        let ids: Vec<_> = days
+            .iter()
+            .flat_map(|d| d.sessions.iter().map(|s| s.event_id))
+            .collect();
+        // One query for every session's event and one for their ticket types, if selected.
+        let node = ctx.look_ahead().field("sessions");
+        if node.field("event").exists() || node.field("status").exists() {
+            ctx.events().load_many(ids.iter().copied()).await?;
+        }
+        if node.field("ticketTypes").exists() {
+            ctx.ticket_types().load_many(ids).await?;
+        }
+        Ok(days
+            .into_iter()
+            .map(|d| CalendarDay {
+                date: d.date.format("%Y-%m-%d").to_string(),
+                sessions: d.sessions.into_iter().map(EventSession).collect(),
+            })
+            .collect())
+    }
+}
+
+/// One day of the `calendar`.
+#[derive(SimpleObject)]
+pub struct CalendarDay {
+    /// The day, `YYYY-MM-DD` in UTC.
+    date: String,
+    /// The sessions starting that day, by start.
+    sessions: Vec<EventSession>,
+}
+
+pub struct EventSession(pub event_session::Model);
+
+impl EventSession {
+    async fn load_event(&self, ctx: &Context<'_>) -> async_graphql::Result<event::Model> {
+        ctx.events()
+            .load_one(self.0.event_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "event {} of session {} is missing",
+                    self.0.event_id,
+                    self.0.id
+                ))
+                .into()
+            })
+    }
+}
+
+/// One occurrence of an event (a festival day, a workshop date), with its own ticket types
+/// and so its own capacity.
+#[Object]
+impl EventSession {
+    /// Stable identifier of the session.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// When it starts.
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+    /// When it ends, if known.
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ends_at
+    }
+    /// CANCELLED once the session or its event is cancelled; otherwise the event's status.
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<EventStatusGql> {
+        let ev = self.load_event(ctx).await?;
+        Ok(crate::events::schedule::status_of(&self.0, &ev).into())
+    }
+    /// The event it belongs to.
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+        Ok(Event(self.load_event(ctx).await?))
+    }
+    /// The session's ticket types with their seats left, in the organizer's order.
+    async fn ticket_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TicketType>> {
+        Ok(ctx
+            .ticket_types()
+            .load_one(self.0.event_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.session_id == self.0.id)
+            .map(TicketType)
+            .collect())
+    }
+}
+
+/// A kind of ticket for one session of an event, with its own price and seats.
+#[Object]
+impl TicketType {
+    /// Stable identifier of the ticket type; reserve seats with it.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Name shown to buyers, e.g. "General admission".
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Price of one ticket, in minor units of the platform currency.
+    async fn price_cents(&self) -> Cents {
+        Cents(self.0.price_cents)
+    }
+    /// Seats of this type in total.
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    /// Seats of this type neither held nor sold.
+    async fn available(&self) -> i32 {
+        self.0.available
+    }
+    /// The session these seats are for.
+    async fn session(&self, ctx: &Context<'_>) -> async_graphql::Result<EventSession> {
+        ctx.sessions()
+            .load_one(self.0.event_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.id == self.0.session_id)
+            .map(EventSession)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "session {} of ticket type {} is missing",
+                    self.0.session_id,
+                    self.0.id
+                ))
+                .into()
+            })
     }
 }
 
@@ -435,14 +637,13 @@ impl EventsMutation {
             ends_at: input.ends_at,
             ticket_types: input
                 .ticket_types
+                .unwrap_or_default()
                 .into_iter()
-                .map(|t| NewTicketType {
-                    name: t.name,
-                    price_cents: t.price_cents.0,
-                    capacity: t.capacity,
-                    sections: t.sections,
-                })
+                .map(TicketTypeInput::into_new)
                 .collect(),
+            sessions: input
+                .sessions
+                .map(|s| s.into_iter().map(SessionInput::into_new).collect()),
             venue_id: input
                 .venue_id
                 .as_ref()
@@ -538,6 +739,52 @@ impl EventsMutation {
         let viewer = ctx.require_viewer()?;
         Ok(Event(
             service::cancel(ctx.state(), viewer, &ctx.actor(), parse_id(&id, "id")?).await?,
+        ))
+    }
+
+    /// Adds a session with its ticket types to an event that is not cancelled (its organizer
+    /// or an admin); the event's span grows to include it. Not for a seated event.
+    async fn add_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event.")] event_id: ID,
+        #[graphql(desc = "The session and its ticket types.")] input: SessionInput,
+    ) -> async_graphql::Result<EventSession> {
+        let viewer = ctx.require_viewer()?;
+        let event_id = parse_id(&event_id, "eventId")?;
+        Ok(EventSession(
+            crate::events::sessions::add_session(ctx.state(), viewer, event_id, input.into_new())
+                .await?,
+        ))
+    }
+
+    /// Cancels one session (its organizer or an admin): its buyers are refunded in full as by
+    /// `cancelEvent`, its holds released and its waitlists closed; other sessions keep their
+    /// sales. Cancelling the last live session cancels the event. `CONFLICT` if already cancelled.
+    async fn cancel_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session to cancel.")] session_id: ID,
+    ) -> async_graphql::Result<EventSession> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&session_id, "sessionId")?;
+        Ok(EventSession(
+            crate::events::sessions::cancel_session(ctx.state(), viewer, id).await?,
+        ))
+    }
+
+    /// Adds a general-admission ticket type to a live session (its organizer or an admin).
+    async fn add_ticket_type(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session.")] session_id: ID,
+        #[graphql(desc = "The ticket type; `sections` is refused.")] input: TicketTypeInput,
+    ) -> async_graphql::Result<TicketType> {
+        let viewer = ctx.require_viewer()?;
+        let id = parse_id(&session_id, "sessionId")?;
+        Ok(TicketType(
+            crate::events::sessions::add_ticket_type(ctx.state(), viewer, id, input.into_new())
+                .await?,
         ))
     }
 }
