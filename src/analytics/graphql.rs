@@ -25,7 +25,9 @@ pub struct AnalyticsFilter {
 /// The width of a `salesOverTime` bucket, in UTC.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum TimeBucket {
+    /// Hours, on the hour.
     Hour,
+    /// Days, from midnight UTC.
     Day,
     /// Weeks start on Monday 00:00 UTC.
     Week,
@@ -52,14 +54,15 @@ pub struct SalesBucket {
     revenue_cents: Cents,
 }
 
-/// Sales of one ticket type within the window.
 pub struct TicketTypeSales {
     ticket_type: TicketType,
     sales: Sales,
 }
 
+/// Sales of one ticket type within the window.
 #[Object]
 impl TicketTypeSales {
+    /// The ticket type.
     async fn ticket_type(&self) -> &TicketType {
         &self.ticket_type
     }
@@ -73,14 +76,15 @@ impl TicketTypeSales {
     }
 }
 
-/// Sales of one event within the window.
 pub struct EventSales {
     event: Event,
     sales: Sales,
 }
 
+/// Sales of one event within the window.
 #[Object]
 impl EventSales {
+    /// The event.
     async fn event(&self) -> &Event {
         &self.event
     }
@@ -98,13 +102,13 @@ fn int(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// An organizer's (or an admin's) numbers over a window. Money counts when it moved: payments
-/// when paid, refunds and kept fees when refunded. Free (RSVP) tickets are not sales.
 pub struct Analytics {
     query: Query,
     totals: Totals,
 }
 
+/// An organizer's (or an admin's) numbers over a window. Money counts when it moved: payments
+/// when paid, refunds and kept fees when refunded. Free (RSVP) tickets are not sales.
 #[Object]
 impl Analytics {
     /// Succeeded payments, in minor units.
