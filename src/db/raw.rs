@@ -6,11 +6,16 @@ use sea_orm::{DbBackend, Statement, Value};
 
 /// A statement for `backend` from SQL written with `?` placeholders (none inside literals).
 pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
+    Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
+}
+
+/// SQL written with `?` placeholders, in `backend`'s own: `$1`, `$2`, … on PostgreSQL (also
+/// what sea-query's `Expr::cust_with_values` expects there).
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
+    match backend {
         DbBackend::Postgres => numbered(sql),
         _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
+    }
 }
 
 fn numbered(sql: &str) -> String {

@@ -83,7 +83,7 @@ pub fn search_condition(backend: DbBackend, words: &[String]) -> SimpleExpr {
     let q = fts_query(backend, words);
     match backend {
         DbBackend::Postgres => Expr::cust_with_values(
-            "\"events\".\"search_vector\" @@ to_tsquery('simple', ?)",
+            "\"events\".\"search_vector\" @@ to_tsquery('simple', $1)",
             [q],
         ),
         _ => Expr::cust_with_values(
@@ -160,12 +160,15 @@ pub fn parse_cursor(order: EventOrder, cursor: &str) -> AppResult<(Key, Uuid)> {
 }
 
 /// Tickets paid for the outer event in [asof − 7 days, asof).
-fn popularity(asof: DateTime<Utc>) -> SimpleExpr {
+fn popularity(backend: DbBackend, asof: DateTime<Utc>) -> SimpleExpr {
     Expr::cust_with_values(
-        "(SELECT CAST(COALESCE(SUM(r.quantity), 0) AS BIGINT) FROM transactions t \
+        crate::db::raw::placeholders(
+            backend,
+            "(SELECT CAST(COALESCE(SUM(r.quantity), 0) AS BIGINT) FROM transactions t \
            JOIN reservations r ON r.id = t.reservation_id \
           WHERE t.event_id = \"events\".\"id\" AND t.kind = 'PAYMENT' AND t.status = 'SUCCEEDED' \
             AND t.created_at >= ? AND t.created_at < ?)",
+        ),
         [
             sea_orm::Value::from(asof - chrono::Duration::days(POPULAR_DAYS)),
             sea_orm::Value::from(asof),
@@ -177,7 +180,7 @@ fn popularity(asof: DateTime<Utc>) -> SimpleExpr {
 fn rank(backend: DbBackend, words: &[String]) -> SimpleExpr {
     match backend {
         DbBackend::Postgres => Expr::cust_with_values(
-            "CAST(ts_rank(\"events\".\"search_vector\", to_tsquery('simple', ?)) AS DOUBLE PRECISION)",
+            "CAST(ts_rank(\"events\".\"search_vector\", to_tsquery('simple', $1)) AS DOUBLE PRECISION)",
             [fts_query(backend, words)],
         ),
         _ => Expr::cust("(-\"fts\".\"score\")"),
@@ -227,7 +230,7 @@ pub fn order(
                 }
                 _ => unreachable_key(),
             });
-            (popularity(asof), false, last)
+            (popularity(backend, asof), false, last)
         }
         EventOrder::Relevance => {
             let Some(words) = search else {
