@@ -207,7 +207,7 @@ pub fn order(
     // Key expression, whether it ascends, and the value of the cursor's key.
     let (key, ascending, last): (SimpleExpr, bool, Option<(sea_orm::Value, Uuid)>) = match order {
         EventOrder::StartsAt => (
-            Expr::col((event::Entity, event::Column::StartsAt)).into(),
+            Expr::col((event::Entity, event::Column::StartsAt)),
             true,
             after.map(|(k, id)| match k {
                 Key::Time(t) => (t.into(), id),
@@ -215,7 +215,7 @@ pub fn order(
             }),
         ),
         EventOrder::Newest => (
-            Expr::col((event::Entity, event::Column::CreatedAt)).into(),
+            Expr::col((event::Entity, event::Column::CreatedAt)),
             false,
             after.map(|(k, id)| match k {
                 Key::Time(t) => (t.into(), id),
