@@ -30,6 +30,8 @@ struct Demo {
     venue: &'static str,
     in_days: i64,
     tickets: &'static [(&'static str, i64, i32)],
+    /// Discovery categories (besides "demo").
+    categories: &'static [&'static str],
 }
 
 const EVENTS: [Demo; 4] = [
@@ -38,6 +40,7 @@ const EVENTS: [Demo; 4] = [
         organizer: 0,
         venue: "Centro de Congressos",
         in_days: 30,
+        categories: &["conference", "tech"],
         tickets: &[
             ("Conference pass", 45_000, 300),
             ("Workshop day", 15_000, 60),
@@ -48,6 +51,7 @@ const EVENTS: [Demo; 4] = [
         organizer: 0,
         venue: "Pier 7",
         in_days: 12,
+        categories: &["music", "jazz"],
         tickets: &[
             ("Standing", 2_500, 400),
             ("Seated", 4_500, 120),
@@ -59,6 +63,7 @@ const EVENTS: [Demo; 4] = [
         organizer: 1,
         venue: "Cinema Paradiso",
         in_days: 5,
+        categories: &["film"],
         tickets: &[("Regular", 1_200, 80), ("Student", 800, 40)],
     },
     Demo {
@@ -66,6 +71,7 @@ const EVENTS: [Demo; 4] = [
         organizer: 1,
         venue: "Old Town",
         in_days: 90,
+        categories: &["sport", "outdoor"],
         tickets: &[
             ("10 km", 3_000, 2_000),
             ("Half marathon", 4_500, 1_500),
@@ -182,7 +188,10 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
                         .collect(),
                     sessions: None,
                     venue_id: None,
-                    categories: vec!["demo".into()],
+                    categories: std::iter::once("demo")
+                        .chain(demo.categories.iter().copied())
+                        .map(String::from)
+                        .collect(),
                 };
                 let created = crate::events::service::create(
                     state,

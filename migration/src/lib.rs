@@ -18,6 +18,7 @@ mod m20261201_000009_accounts_mail_audit;
 mod m20261201_000010_events_discovery_feedback;
 mod m20261201_000011_wallet_adjustments;
 mod m20261201_000012_event_sessions;
+mod m20261201_000013_search_and_analytics;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_events_discovery_feedback::Migration),
             Box::new(m20261201_000011_wallet_adjustments::Migration),
             Box::new(m20261201_000012_event_sessions::Migration),
+            Box::new(m20261201_000013_search_and_analytics::Migration),
         ]
     }
 }

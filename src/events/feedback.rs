@@ -1,11 +1,15 @@
 //! Feedback on an event: a rating of 1–5 stars and an optional plain-text comment, by a user who
-//! holds a valid ticket of the event, from its start until 30 days after its end (its start when
+//! holds a *paid* ticket of the event (issue 16): a valid ticket of a confirmed reservation that
+//! cost money. A free RSVP does not count; a ticket cancelled or refunded is void and no longer
+//! counts; a transferred ticket counts for its current holder (who attends), not for the buyer
+//! who gave it away. From its start until 30 days after its end (its start when
 //! it has no end); one per user and event (a unique index), editable by submitting again. The
 //! rating's average, count and histogram come from one grouped query.
 
 use chrono::Duration;
 use entity::event;
 use entity::feedback;
+use entity::reservation::{self, ReservationStatus};
 use entity::ticket::{self, TicketStatus};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
@@ -71,11 +75,22 @@ pub async fn submit(
         .filter(ticket::Column::EventId.eq(event_id))
         .filter(ticket::Column::UserId.eq(viewer.user_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+        .filter(
+            ticket::Column::ReservationId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(reservation::Column::Id)
+                    .from(reservation::Entity)
+                    .and_where(reservation::Column::EventId.eq(event_id))
+                    .and_where(reservation::Column::Status.eq(ReservationStatus::Confirmed))
+                    .and_where(reservation::Column::AmountCents.gt(0))
+                    .to_owned(),
+            ),
+        )
         .count(&state.db)
         .await?;
     if holds == 0 {
         return Err(AppError::Forbidden(
-            "only attendees holding a ticket of this event can rate it".into(),
+            "only attendees holding a paid ticket of this event can rate it".into(),
         ));
     }
     let at = now();

@@ -7,6 +7,7 @@ pub mod graphql;
 pub mod input;
 pub mod live;
 pub mod loader;
+pub mod ordering;
 pub mod policy;
 pub mod schedule;
 pub mod service;

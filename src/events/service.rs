@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use entity::event::{self, EventStatus};
 use entity::ticket_type;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::schedule::check_times;
 pub use super::schedule::{MAX_CAPACITY, MAX_PRICE_CENTS, MAX_TICKET_TYPES};
 
 use crate::auth::{Role, Viewer};
-use crate::db::paging::{Page, decode_cursor, encode_cursor};
+use crate::db::paging::Page;
 use crate::db::{begin_write, now, truncate_micros};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -473,38 +473,44 @@ pub async fn find_visible(
         .await?)
 }
 
-pub(super) fn filter_condition(
-    viewer: Option<&Viewer>,
-    filter: &EventFilter,
-) -> AppResult<Condition> {
-    let mut cond = Condition::all().add(visible_to(viewer));
-    if let Some(search) = filter
+/// The search's words, when it has any text (`BAD_USER_INPUT` when too long or wordless).
+fn search_words(filter: &EventFilter) -> AppResult<Option<Vec<String>>> {
+    let Some(search) = filter
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-    {
-        if search.chars().count() > 100 {
-            return Err(AppError::bad_input(
-                "search must be at most 100 characters long",
-            ));
-        }
-        // LIKE wildcards in the keyword are matched literally.
-        let escaped = search
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
-        let matches = |col: event::Column| {
-            Expr::expr(Func::lower(Expr::col((event::Entity, col))))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        cond = cond.add(
-            Condition::any()
-                .add(matches(event::Column::Title))
-                .add(matches(event::Column::Description)),
-        );
+    else {
+        return Ok(None);
+    };
+    if search.chars().count() > 100 {
+        return Err(AppError::bad_input(
+            "search must be at most 100 characters long",
+        ));
+    }
+    super::ordering::terms(search).map(Some)
+}
+
+/// The events `filter` matches that the viewer may see, as one condition on `events` (the
+/// calendar joins it to the sessions).
+pub(super) fn matching(
+    backend: sea_orm::DbBackend,
+    viewer: Option<&Viewer>,
+    filter: &EventFilter,
+) -> AppResult<Condition> {
+    filter_condition(backend, viewer, filter, search_words(filter)?.as_deref())
+}
+
+fn filter_condition(
+    backend: sea_orm::DbBackend,
+    viewer: Option<&Viewer>,
+    filter: &EventFilter,
+    words: Option<&[String]>,
+) -> AppResult<Condition> {
+    let mut cond = Condition::all().add(visible_to(viewer));
+    if let Some(words) = words {
+        // Full text, with the database's own index (`ordering::search_condition`).
+        cond = cond.add(super::ordering::search_condition(backend, words));
     }
     if let Some(after) = filter.starts_after {
         cond = cond.add(event::Column::StartsAt.gte(truncate_micros(after)));
@@ -538,90 +544,60 @@ pub(super) fn filter_condition(
     Ok(cond)
 }
 
-/// Events are listed soonest first; the cursor is the (startsAt, id) of the last item seen, so
-/// pages stay correct while events are added or removed.
-fn cursor_of(e: &event::Model) -> String {
-    encode_cursor(&format!("{}|{}", e.starts_at.timestamp_micros(), e.id))
-}
-
-fn parse_cursor(cursor: &str) -> AppResult<(DateTime<Utc>, Uuid)> {
-    let plain = decode_cursor(cursor)?;
-    let bad = || AppError::bad_input("`after` is not a cursor returned by `events`");
-    let (micros, id) = plain.split_once('|').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
-}
-
+/// One page of the events the viewer may see that match the filter, in `order`; keyset-paged
+/// (`ordering`), so pages stay exact while events are added or removed.
 pub async fn list(
     state: &AppState,
     viewer: Option<&Viewer>,
     filter: &EventFilter,
+    order: super::ordering::EventOrder,
     first: u64,
     after: Option<&str>,
 ) -> AppResult<Page<event::Model>> {
-    let cond = filter_condition(viewer, filter)?;
-    let total_count = event::Entity::find()
-        .filter(cond.clone())
-        .count(&state.db)
-        .await? as i64;
-
-    let mut page_cond = cond;
-    if let Some(cursor) = after {
-        let (at, id) = parse_cursor(cursor)?;
-        page_cond = page_cond.add(
-            Condition::any().add(event::Column::StartsAt.gt(at)).add(
-                Condition::all()
-                    .add(event::Column::StartsAt.eq(at))
-                    .add(event::Column::Id.gt(id)),
-            ),
-        );
-    }
+    use super::ordering::{EventOrder, Key};
+    use sea_orm::{ConnectionTrait, FromQueryResult};
+    let backend = state.db.get_database_backend();
+    let words = search_words(filter)?;
+    let cond = filter_condition(backend, viewer, filter, words.as_deref())?;
+    let ordered = super::ordering::order(
+        backend,
+        event::Entity::find().filter(cond.clone()),
+        order,
+        words.as_deref(),
+        after,
+    )?;
+    let total_count = event::Entity::find().filter(cond).count(&state.db).await? as i64;
     let rows = if first == 0 {
         Vec::new()
     } else {
-        event::Entity::find()
-            .filter(page_cond)
-            .order_by_asc(event::Column::StartsAt)
-            .order_by_asc(event::Column::Id)
-            .limit(first + 1)
-            .all(&state.db)
-            .await?
+        let stmt = ordered.select.limit(first + 1).build(backend);
+        let mut rows = Vec::new();
+        for row in state.db.query_all_raw(stmt).await? {
+            let e = event::Model::from_query_result(&row, "")?;
+            let key = match order {
+                EventOrder::StartsAt => Key::Time(e.starts_at),
+                EventOrder::Newest => Key::Time(e.created_at),
+                EventOrder::Popularity => {
+                    Key::Popularity(row.try_get::<i64>("", "order_key")?, ordered.asof)
+                }
+                EventOrder::Relevance => Key::Rank(row.try_get::<f64>("", "order_key")?),
+            };
+            rows.push((e, key));
+        }
+        rows
     };
-    Ok(Page::from_rows(
-        rows,
-        first,
-        after.is_some(),
-        total_count,
-        cursor_of,
-    ))
+    Ok(
+        Page::from_rows(rows, first, after.is_some(), total_count, |(e, key)| {
+            super::ordering::cursor(order, key, e.id)
+        })
+        .map(|(e, _)| e),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::schedule::check_ticket_types;
-
-    #[test]
-    fn cursors_round_trip_exactly() {
-        let at = DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap();
-        let e = event::Model {
-            id: Uuid::new_v4(),
-            organizer_id: Uuid::new_v4(),
-            title: "t".into(),
-            description: None,
-            venue: None,
-            starts_at: at,
-            ends_at: None,
-            status: EventStatus::Published,
-            created_at: at,
-            updated_at: at,
-            cancellation_policy: None,
-            allow_transfers: true,
-        };
-        assert_eq!(parse_cursor(&cursor_of(&e)).unwrap(), (at, e.id));
-        assert!(parse_cursor("bm9wZQ").is_err());
-    }
 
     #[test]
     fn ticket_types_are_checked() {

@@ -338,7 +338,7 @@ pub async fn calendar(
         )));
     }
     // Published events only, whoever asks: the calendar is the public month view.
-    let cond = super::service::filter_condition(None, filter)?;
+    let cond = super::service::matching(state.db.get_database_backend(), None, filter)?;
     let rows = event_session::Entity::find()
         .join(
             sea_orm::JoinType::InnerJoin,

@@ -105,3 +105,74 @@ async fn only_attendees_rate_once_each_and_the_average_and_histogram_are_exact()
         "fan000"
     );
 }
+
+const TRANSFER: &str =
+    "mutation($id: ID!, $to: String!) { transferTicket(ticketId: $id, toUsername: $to) { id } }";
+const MOVE: &str =
+    "mutation($id: ID!, $at: DateTime!) { updateEvent(id: $id, input: { startsAt: $at }) { id } }";
+
+#[tokio::test]
+async fn only_a_paid_ticket_held_now_gives_a_say_not_an_rsvp_a_refund_or_a_ticket_given_away() {
+    let app = spawn_app().await;
+    let org = app.register("pia", "ORGANIZER").await;
+    let [payer, rsvp, refunded, giver, receiver]: [crate::helpers::Account; 5] =
+        crate::helpers::register_many(&app, "pfan", 5)
+            .await
+            .try_into()
+            .unwrap();
+    let (event, types) = app
+        .published_event(&org, "Paid or not", &[("GA", 1_000, 10), ("Free", 0, 10)])
+        .await;
+    for fan in [&payer, &refunded, &giver] {
+        app.top_up(fan, 5_000).await;
+    }
+    app.buy(&payer, &types[0]).await;
+    let free = app.reserved(&rsvp, &types[1], 1).await;
+    assert_eq!(free["status"], "CONFIRMED");
+    let cancelled = app.hold(&refunded, &types[0], 1).await;
+    app.paid(&refunded, &cancelled).await;
+    app.cancel(&refunded, &cancelled).await;
+    let given = app.hold(&giver, &types[0], 1).await;
+    let pay = app.pay(&giver, &given, &crate::helpers::new_key()).await;
+    let ticket = str_of(&pay["data"]["pay"]["reservation"]["tickets"][0]["id"]);
+    app.ok(
+        Some(&giver.access),
+        TRANSFER,
+        json!({ "id": ticket, "to": receiver.username }),
+    )
+    .await;
+
+    let starts = Utc::now() + Duration::seconds(2);
+    app.ok(
+        Some(&org.access),
+        MOVE,
+        json!({ "id": event, "at": starts.to_rfc3339() }),
+    )
+    .await;
+    wait_until_past(starts).await;
+
+    for (who, allowed) in [
+        (&payer, true),
+        (&rsvp, false),
+        (&refunded, false),
+        (&giver, false),
+        (&receiver, true),
+    ] {
+        let res = app
+            .gql(
+                Some(&who.access),
+                SUBMIT,
+                json!({ "id": event, "rating": 4 }),
+            )
+            .await;
+        if allowed {
+            assert!(res.get("errors").is_none(), "{}: {res:#}", who.username);
+        } else {
+            assert_eq!(error_code(&res), "FORBIDDEN", "{}: {res:#}", who.username);
+        }
+    }
+    let data = app
+        .ok(Some(&org.access), READ, json!({ "id": event }))
+        .await;
+    assert_eq!(data["event"]["rating"]["count"], 2);
+}

@@ -11,6 +11,7 @@ mod accounts;
 mod adjustments;
 mod admin;
 mod after_sale;
+mod analytics;
 mod audit;
 mod batching;
 mod catalog;

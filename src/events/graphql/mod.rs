@@ -209,7 +209,8 @@ connection!(
 /// Narrows `events`. All given conditions must hold.
 #[derive(InputObject, Default)]
 pub struct EventFilter {
-    /// Case-insensitive keyword found in the title or the description.
+    /// Full-text search of the title, description and venue: every word (letters and digits)
+    /// must match the start of a word; at most 10 words, 100 characters.
     search: Option<String>,
     /// Only events starting at or after this time.
     starts_after: Option<DateTime<Utc>>,
@@ -439,25 +440,62 @@ async fn prefetch<'a>(
     Ok(())
 }
 
+/// How `events` is ordered.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum EventOrder {
+    /// Soonest start first.
+    StartsAt,
+    /// Most recently created first.
+    Newest,
+    /// Most tickets paid in the last 7 days first.
+    Popularity,
+    /// Best full-text match of `filter.search` first (title, then description, then venue).
+    Relevance,
+}
+
+impl From<EventOrder> for crate::events::ordering::EventOrder {
+    fn from(o: EventOrder) -> Self {
+        use crate::events::ordering::EventOrder as O;
+        match o {
+            EventOrder::StartsAt => O::StartsAt,
+            EventOrder::Newest => O::Newest,
+            EventOrder::Popularity => O::Popularity,
+            EventOrder::Relevance => O::Relevance,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct EventsQuery;
 
 #[Object]
 impl EventsQuery {
-    /// Events the caller may see, soonest first: everyone sees published events; organizers
+    /// Events the caller may see, in `orderBy` (soonest first by default): everyone sees published events; organizers
     /// also see their own drafts and cancelled events; admins see all.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Conditions the events must meet.")] filter: Option<EventFilter>,
+        #[graphql(
+            desc = "Order of the events (RELEVANCE needs `filter.search`).",
+            default_with = "EventOrder::StartsAt"
+        )]
+        order_by: EventOrder,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event already seen.")] after: Option<String>,
     ) -> async_graphql::Result<EventConnection> {
         let filter = filter.unwrap_or_default().into_service()?;
         let first = page_size(first)?;
-        let page =
-            service::list(ctx.state(), ctx.viewer(), &filter, first, after.as_deref()).await?;
+        let page = service::list(
+            ctx.state(),
+            ctx.viewer(),
+            &filter,
+            order_by.into(),
+            first,
+            after.as_deref(),
+        )
+        .await?;
         prefetch(ctx, page.items.iter().map(|(_, e)| e)).await?;
         Ok(page.map(Event).into())
     }
