@@ -51,9 +51,10 @@ export class SalesChart {
 
   add(point: SalesPoint): void {
     const last = this.points[this.points.length - 1];
-    // Same second, same figures: a failed payment, nothing to draw.
-    if (last && last.at === point.at && last.sold === point.sold && last.revenueCents === point.revenueCents) return;
-    this.points.push(point);
+    // One point per second (uPlot's x values must be distinct): the figures are cumulative, so
+    // the second's last report stands for it.
+    if (last && last.at === point.at) this.points[this.points.length - 1] = point;
+    else this.points.push(point);
     if (last && point.at < last.at) this.points.sort((a, b) => a.at - b.at);
     if (this.points.length > MAX_POINTS) this.points.splice(0, this.points.length - MAX_POINTS);
     this.schedule();
@@ -95,7 +96,12 @@ export class SalesChart {
         ...this.size(),
         cursor: { drag: { x: false, y: false } },
         legend: { live: true },
-        scales: { x: { time: true } },
+        // From zero up, re-ranged with every new point.
+        scales: {
+          x: { time: true },
+          tickets: { auto: true, range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
+          money: { auto: true, range: (_u, _min, max) => [0, Math.max(100, max) * 1.1] },
+        },
         series: [
           {},
           { label: 'Tickets sold', stroke: '#2563eb', width: 2, scale: 'tickets', paths: uPlot.paths.stepped!({ align: 1 }) },

@@ -11,12 +11,12 @@ const root = document.getElementById('app')!;
 const nav = document.getElementById('nav')!;
 const tickets = location.pathname.replace(/\/$/, '').endsWith('/tickets');
 let stop: () => void = () => {};
-let shownFor: string | null = null;
+let shownFor: string | null | undefined; // the user the page shows (null: the sign-in form)
 
 async function render(): Promise<void> {
   const current = session.current();
   // A refreshed token is the same person: keep the page (and its subscriptions) as it is.
-  if ((current?.user.id ?? null) === shownFor && root.childElementCount) return;
+  if ((current?.user.id ?? null) === shownFor) return;
   shownFor = current?.user.id ?? null;
   stop();
   stop = () => {};

@@ -115,10 +115,13 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
   const banner = h('p', { class: 'connection', id: 'connection', 'data-state': 'connecting', role: 'status' }, 'Connecting…');
   clear(root, h('section', { class: 'card' }, h('p', { class: 'loading' }, 'Loading the event…')));
 
+  let live = false;
   const client: Client = socket((state: Connection) => {
     banner.dataset.state = state;
     banner.textContent = state === 'connected' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Reconnecting… (numbers may be stale)';
-    if (state === 'reconnecting') restartReports();
+    // Once per lost connection: the next connection resumes the reports after the last one shown.
+    if (state === 'reconnecting' && live) restartReports();
+    live = state === 'connected';
   });
   disposers.push(() => void client.dispose());
 
@@ -126,6 +129,35 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
   let chart: SalesChart;
   let stopReports: () => void = () => {};
   let showSummary: (s: SummaryFragment) => void = () => {};
+  let refreshWaitlist: () => void = () => {};
+  // Held seats change without a transaction (reservations, expiries): each availability
+  // message (and each report) refreshes the summary and the waitlist, at most every 250 ms.
+  // A message during a refetch asks for one more, so the last answer is never older than it.
+  let refetch: ReturnType<typeof setTimeout> | undefined;
+  let inFlight = false;
+  let again = false;
+  function refreshSoon(): void {
+    if (inFlight) again = true;
+    else refetch ??= setTimeout(runRefresh, 250);
+  }
+  async function runRefresh(): Promise<void> {
+    refetch = undefined;
+    if (closed) return;
+    inFlight = true;
+    try {
+      showSummary((await request(DashboardReportDocument, { id: eventId })).eventReport);
+    } catch {
+      // The next message tries again; the banner shows connection trouble.
+    } finally {
+      inFlight = false;
+    }
+    refreshWaitlist();
+    if (again) {
+      again = false;
+      refreshSoon();
+    }
+  }
+  disposers.push(() => clearTimeout(refetch));
   const onError = (what: string) => (message: string) => {
     banner.dataset.state = 'error';
     banner.textContent = `${what}: ${message}`;
@@ -144,7 +176,10 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
   }
   function onReport(report: Report): void {
     if (!feed.add(report)) return;
+    // The summary as of this report, at once; a replay's older summaries are then corrected
+    // by the current eventReport (held seats change without reports).
     showSummary(report.summary);
+    refreshSoon();
     chart.add({
       at: Math.floor(Date.parse(report.transaction.createdAt) / 1000),
       sold: report.summary.ticketsSold,
@@ -195,22 +230,7 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
       h('div', { class: 'grid' }, feed.element, h('div', { class: 'stack' }, checkIns.element, waitlist.element)),
     );
 
-    // Held seats change without a transaction (reservations, expiries): each availability
-    // message refreshes the summary and the waitlist, at most every 250 ms.
-    let refetch: ReturnType<typeof setTimeout> | undefined;
-    const refreshSoon = () => {
-      refetch ??= setTimeout(async () => {
-        refetch = undefined;
-        if (closed) return;
-        try {
-          showSummary((await request(DashboardReportDocument, { id: eventId })).eventReport);
-        } catch {
-          // The next message tries again; the banner shows connection trouble.
-        }
-        void waitlist.refresh();
-      }, 250);
-    };
-    disposers.push(() => clearTimeout(refetch));
+    refreshWaitlist = () => void waitlist.refresh();
 
     restartReports();
     disposers.push(() => stopReports());
