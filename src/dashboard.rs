@@ -148,10 +148,16 @@ mod tests {
         let mut found = 0;
         for reference in INDEX_HTML.split("/dashboard/assets/").skip(1) {
             let name = reference.split('"').next().unwrap();
-            assert!(ASSETS.iter().any(|a| a.name == name), "{name} is not embedded");
+            assert!(
+                ASSETS.iter().any(|a| a.name == name),
+                "{name} is not embedded"
+            );
             found += 1;
         }
-        assert_eq!(found, 2, "the page should load dashboard.js and dashboard.css");
+        assert_eq!(
+            found, 2,
+            "the page should load dashboard.js and dashboard.css"
+        );
     }
 
     #[test]

@@ -75,8 +75,9 @@ export function socket(onState: (state: Connection) => void): Client {
     // Quick at first (a restart takes a second or two), then at most every 3 s.
     retryWait: (retries) =>
       new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** retries, 3000) + Math.random() * 200)),
-    connectionParams: () => {
-      const token = session.current()?.accessToken;
+    // Each (re)connection sends the token of the moment, refreshed if it expired meanwhile.
+    connectionParams: async () => {
+      const token = (await session.fresh())?.accessToken;
       return token ? { Authorization: `Bearer ${token}` } : {};
     },
     on: {

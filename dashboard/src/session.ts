@@ -1,7 +1,7 @@
 // The signed-in session: kept in memory and in sessionStorage (gone when the tab closes),
 // refreshed with the refresh token a minute before the access token expires.
 
-import { request } from './api';
+import { ApiError, request } from './api';
 import {
   DashboardLoginDocument,
   DashboardLogoutDocument,
@@ -31,6 +31,12 @@ class Session {
     return this.value;
   }
 
+  /** The current session, refreshed first if its access token has (almost) expired. */
+  async fresh(): Promise<SessionFragment | null> {
+    if (this.value && Date.parse(this.value.expiresAt) - Date.now() < 5000) await this.refresh();
+    return this.value;
+  }
+
   onChange(listener: Listener): void {
     this.listeners.push(listener);
   }
@@ -50,8 +56,14 @@ class Session {
         this.set(data.refreshToken);
         return true;
       })
-      .catch(() => {
-        this.set(null);
+      .catch((error: unknown) => {
+        // The server said no (a used or revoked refresh token): signed out. The server cannot
+        // be reached (a restart): keep the session and try again shortly.
+        if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') this.set(null);
+        else {
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => void this.refresh(), 2000);
+        }
         return false;
       })
       .finally(() => {

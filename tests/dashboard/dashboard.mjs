@@ -28,6 +28,7 @@ const out = resolve(args.out ?? '../../target/dashboard-test');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SECOND = 1000; // what "within a second" means below
 const WAIT = 30_000; // loading, signing in, reconnecting
+const TOKEN_TTL_SECONDS = 10; // the shortest the server allows
 
 let passed = 0;
 let failed = 0;
@@ -62,6 +63,10 @@ async function startServer() {
       REDIS_URL: '',
       MAIL_DIR: join(dir, 'mail'),
       PUBLIC_URL: url, // myCalendarUrl points here
+      // Short-lived access tokens, so the page must refresh its session during the test; this
+      // script signs in again as often (the per-address login limit is raised for it).
+      ACCESS_TOKEN_TTL_SECONDS: String(TOKEN_TTL_SECONDS),
+      LOGIN_ATTEMPTS_PER_IP_PER_MINUTE: '10000',
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,7 +120,16 @@ async function register(role) {
     `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username } } }`,
     { input: { username, password: PASSWORD, role } },
   );
-  return { username, token: data.register.accessToken, id: data.register.user.id };
+  return { username, token: data.register.accessToken, at: Date.now(), id: data.register.user.id };
+}
+
+/** A fresh access token for `user`: the script's own tokens expire as fast as the page's. */
+async function tokenOf(user) {
+  if (Date.now() - user.at > (TOKEN_TTL_SECONDS * 1000) / 2) {
+    user.token = await login(user.username);
+    user.at = Date.now();
+  }
+  return user.token;
 }
 
 async function login(username) {
@@ -141,7 +155,7 @@ async function arrange() {
         })),
       },
     },
-    organizer.token,
+    await tokenOf(organizer),
   );
   const created = await gql(
     `mutation($input: CreateEventInput!) { createEvent(input: $input) { id title ticketTypes { id name priceCents } } }`,
@@ -156,14 +170,14 @@ async function arrange() {
         ],
       },
     },
-    organizer.token,
+    await tokenOf(organizer),
   );
   const event = created.createEvent;
-  await gql(`mutation($id: ID!) { publishEvent(id: $id) { id } }`, { id: event.id }, organizer.token);
+  await gql(`mutation($id: ID!) { publishEvent(id: $id) { id } }`, { id: event.id }, await tokenOf(organizer));
   await gql(
     `mutation($a: Cents!, $k: String!) { topUpWallet(amountCents: $a, idempotencyKey: $k, cardToken: "tok_visa") { balanceCents } }`,
     { a: 500_000, k: unique('topup') },
-    buyer.token,
+    await tokenOf(buyer),
   );
   return { organizer, buyer, event, stalls: event.ticketTypes[0], balcony: event.ticketTypes[1] };
 }
@@ -172,7 +186,7 @@ async function reserve(buyer, ticketType, quantity) {
   const data = await gql(
     `mutation($input: ReserveInput!) { reserve(input: $input) { id amountCents } }`,
     { input: { ticketTypeId: ticketType.id, quantity, bestAvailable: true, idempotencyKey: unique('reserve') } },
-    buyer.token,
+    await tokenOf(buyer),
   );
   return data.reserve;
 }
@@ -187,7 +201,7 @@ async function pay(buyer, reservation, cardToken) {
         ...(cardToken ? { method: 'CARD', cardToken } : {}),
       },
     },
-    buyer.token,
+    await tokenOf(buyer),
   );
   return data.pay.transaction;
 }
@@ -380,10 +394,31 @@ try {
     const wrong = resubscribed.filter((v) => v.after !== cursorBefore || v.eventId !== event.id);
     if (wrong.length) throw new Error(`resubscribed with ${JSON.stringify(wrong)}, not after ${cursorBefore}`);
     await until('sold counter after the restart', SECOND, () => number(page, '#sold'), (v) => v === 10);
-    const report = await gql(`query($id: ID!) { eventReport(eventId: $id) { ticketsSold revenueCents } }`, { id: event.id }, await login(organizer.username));
+    const report = await gql(`query($id: ID!) { eventReport(eventId: $id) { ticketsSold revenueCents } }`, { id: event.id }, await tokenOf(organizer));
     const revenue = await number(page, '#revenue');
     if (revenue !== report.eventReport.revenueCents) throw new Error(`revenue ${revenue} ≠ eventReport ${report.eventReport.revenueCents}`);
     await page.screenshot({ path: join(out, 'dashboard-after-restart-laptop.png') });
+  });
+
+  await check('dashboard: the page refreshes its session before the access token expires and stays live', async () => {
+    const readSession = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('evenntify.dashboard.session') ?? 'null'));
+    const first = await readSession();
+    if (!first?.accessToken) throw new Error('no session in sessionStorage');
+    // Past the expiry of the token the page holds now: it must have traded it in time.
+    await sleep(Math.max(0, Date.parse(first.expiresAt) - Date.now()) + 1000);
+    const later = await readSession();
+    if (!later || later.accessToken === first.accessToken || later.refreshToken === first.refreshToken) {
+      throw new Error('the session was not refreshed');
+    }
+    if (Date.parse(later.expiresAt) <= Date.now()) throw new Error(`the page holds an expired token (${later.expiresAt})`);
+    if (await page.locator('#sign-in').count()) throw new Error('the page fell back to the sign-in form');
+    // Still live on the refreshed token: a hold and a payment show up within a second.
+    const reservation = await reserve(buyer, stalls, 1);
+    await until('1 more held', SECOND, () => number(page, '#held'), (v) => v === 2);
+    const transaction = await pay(buyer, reservation);
+    paid.push(transaction.id);
+    await until('11 sold', SECOND, () => number(page, '#sold'), (v) => v === 11);
+    await until('the payment in the feed', SECOND, () => feedIds(page), (ids) => ids[0] === transaction.id);
   });
 
   await check('tickets: a buyer sees their tickets with QR codes, a PDF download and calendar links', async () => {
@@ -396,7 +431,7 @@ try {
     await buyerPage.locator('#sign-in').click();
     await buyerPage.locator('#tickets li[data-ticket-id]').first().waitFor({ timeout: WAIT });
     const count = await buyerPage.locator('#tickets li[data-ticket-id]').count();
-    if (count !== 10) throw new Error(`${count} tickets shown, the buyer holds 10`);
+    if (count !== 11) throw new Error(`${count} tickets shown, the buyer holds 11`);
     const qrLoaded = await buyerPage.locator('#tickets img.qr').first().evaluate((img) => img.complete && img.naturalWidth > 0);
     if (!qrLoaded) throw new Error('the QR code did not render');
     const ics = await buyerPage.locator('#tickets a', { hasText: 'Add to calendar' }).first().getAttribute('href');
