@@ -1,5 +1,6 @@
 //! Evenntify: event reservations with live transaction reports, served as one GraphQL API.
 
+pub mod analytics; // sales, cancellations, occupancy, check-ins and ratings for organizers and admins
 pub mod app; // builds the HTTP router and runs the server until it is told to stop
 pub mod audit; // the append-only audit log: who did what, from where; read by admins and organizers
 pub mod auth; // accounts, passwords, JWT access tokens and refresh-token sessions

@@ -16,6 +16,7 @@ mod m20261201_000007_after_the_sale;
 mod m20261201_000008_tickets_and_entry;
 mod m20261201_000009_accounts_mail_audit;
 mod m20261201_000010_events_discovery_feedback;
+mod m20261201_000013_search_and_analytics;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_tickets_and_entry::Migration),
             Box::new(m20261201_000009_accounts_mail_audit::Migration),
             Box::new(m20261201_000010_events_discovery_feedback::Migration),
+            Box::new(m20261201_000013_search_and_analytics::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! that live in the database; `paging` pages lists of rows for the services.
 
 pub mod paging;
+pub mod raw;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

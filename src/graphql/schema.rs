@@ -3,6 +3,7 @@
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use super::extensions::ErrorShape;
+use crate::analytics::graphql::AnalyticsQuery;
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AdminMutation, AdminQuery, AuthMutation, AuthQuery};
 use crate::events::graphql::feedback::FeedbackMutation;
@@ -33,6 +34,7 @@ pub struct Query(
     TicketsQuery,
     AuditQuery,
     AdminQuery,
+    AnalyticsQuery,
 );
 
 /// Everything a client can change.

@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod after_sale;
+mod analytics;
 mod audit;
 mod catalog;
 mod discovery;
