@@ -23,8 +23,17 @@ interface GraphQLResponse<T> {
 export async function request<R, V>(
   document: TypedDocumentString<R, V>,
   variables: V,
-  { auth = true }: { auth?: boolean } = {},
+  options: { auth?: boolean } = {},
 ): Promise<R> {
+  return (await requestDated(document, variables, options)).data;
+}
+
+/** `request`, with the server's clock at the answer (its `Date` header, in whole seconds). */
+export async function requestDated<R, V>(
+  document: TypedDocumentString<R, V>,
+  variables: V,
+  { auth = true }: { auth?: boolean } = {},
+): Promise<{ data: R; serverSeconds: number }> {
   const send = async (): Promise<Response> => {
     const token = auth ? session.current()?.accessToken : undefined;
     return fetch('/graphql', {
@@ -54,7 +63,8 @@ export async function request<R, V>(
     throw new ApiError(first.message, first.extensions?.code);
   }
   if (!response.ok || !body.data) throw new ApiError(`The server answered ${response.status}.`);
-  return body.data;
+  const date = Date.parse(response.headers.get('date') ?? '');
+  return { data: body.data, serverSeconds: Math.floor((Number.isNaN(date) ? Date.now() : date) / 1000) };
 }
 
 export type Connection = 'connecting' | 'connected' | 'reconnecting';

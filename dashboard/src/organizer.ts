@@ -2,8 +2,8 @@
 // occupancy per ticket type, seat map, sales chart, transactions and check-ins as they happen.
 
 import type { Client } from 'graphql-ws';
-import { ApiError, request, socket, subscribe, type Connection } from './api';
-import { SalesChart } from './chart';
+import { ApiError, request, requestDated, socket, subscribe, type Connection } from './api';
+import { SalesChart, type SalesPoint } from './chart';
 import { clear, h, number, time, when } from './dom';
 import { Feed, FIRST_CURSOR, type Report } from './feed';
 import {
@@ -13,6 +13,7 @@ import {
   DashboardEventsDocument,
   DashboardReportDocument,
   DashboardReportsDocument,
+  DashboardSalesHistoryDocument,
   DashboardSeatMapDocument,
   DashboardWaitlistDocument,
   type DashboardAvailabilitySubscription,
@@ -180,11 +181,53 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
     // by the current eventReport (held seats change without reports).
     showSummary(report.summary);
     refreshSoon();
-    chart.add({
-      at: Math.floor(Date.parse(report.transaction.createdAt) / 1000),
-      sold: report.summary.ticketsSold,
-      revenueCents: report.summary.revenueCents,
-    });
+    chartReport(report);
+  }
+
+  // The chart: its history from `analytics` (hourly buckets, added up), then one point per
+  // report that is newer than that answer, counted from the summary returned with it. Until
+  // the history is in, reports wait; without it (an error), the reports alone draw the chart.
+  let history: { since: number; sold: number; revenueCents: number; base: { ticketsSold: number; revenueCents: number } } | null = null;
+  let historyFailed = false;
+  const waiting: Report[] = [];
+  function chartReport(report: Report): void {
+    const at = Math.floor(Date.parse(report.transaction.createdAt) / 1000);
+    if (history) {
+      if (at < history.since) return; // already in the analytics buckets
+      chart.add({
+        at,
+        sold: history.sold + report.summary.ticketsSold - history.base.ticketsSold,
+        revenueCents: history.revenueCents + report.summary.revenueCents - history.base.revenueCents,
+      });
+    } else if (historyFailed) {
+      chart.add({ at, sold: report.summary.ticketsSold, revenueCents: report.summary.revenueCents });
+    } else {
+      waiting.push(report);
+    }
+  }
+  async function loadHistory(): Promise<void> {
+    try {
+      const { data, serverSeconds } = await requestDated(DashboardSalesHistoryDocument, { eventId });
+      if (closed) return;
+      const points: SalesPoint[] = [];
+      let sold = 0;
+      let revenueCents = 0;
+      const buckets = [...data.analytics.salesOverTime].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+      for (const bucket of buckets) {
+        const start = Math.floor(Date.parse(bucket.start) / 1000);
+        if (!points.length) points.push({ at: start, sold: 0, revenueCents: 0 });
+        sold += bucket.ticketsSold;
+        revenueCents += bucket.revenueCents;
+        points.push({ at: Math.max(start + 1, Math.min(start + 3600, serverSeconds)), sold, revenueCents });
+      }
+      history = { since: serverSeconds, sold, revenueCents, base: data.eventReport };
+      chart.setSource('from analytics, extended live by the reports');
+      chart.setHistory(points);
+    } catch {
+      historyFailed = true;
+      chart.setSource('from the transaction reports (analytics unavailable)');
+    }
+    for (const report of waiting.splice(0)) chartReport(report);
   }
 
   (async () => {
@@ -206,7 +249,7 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
     const checkIns = checkInList();
     const waitlist = waitlistCounter(event);
     feed = new Feed();
-    chart = new SalesChart('from the transaction reports');
+    chart = new SalesChart('loading the history…');
     showSummary = (s) => {
       numbers.show(s);
       checkIns.total(s.checkedIn);
@@ -232,6 +275,7 @@ function liveEvent(root: HTMLElement, eventId: string): () => void {
 
     refreshWaitlist = () => void waitlist.refresh();
 
+    void loadHistory();
     restartReports();
     disposers.push(() => stopReports());
     disposers.push(

@@ -247,8 +247,8 @@ async function watch(context, page) {
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    // While the server is down, Chromium logs each refused WebSocket; that is the point.
-    if (m.type() === 'error' && !(restarting && /WebSocket|ERR_CONNECTION_REFUSED/.test(m.text()))) {
+    // While the server is down (and the browser offline), Chromium logs each refused connection.
+    if (m.type() === 'error' && !(restarting && /WebSocket|ERR_CONNECTION_REFUSED|ERR_INTERNET_DISCONNECTED/.test(m.text()))) {
       problems.push(`console error: ${m.text()}`);
     }
   });
@@ -320,6 +320,9 @@ try {
     await until('revenue 2×25.00 + 12.50', WAIT, () => number(page, '#revenue'), (v) => v === 6250);
     await until('the two earlier payments in the feed', WAIT, () => feedIds(page), (ids) => ids.length === 2);
     await until('the chart with the history', WAIT, () => attr(page, '#sales-chart', 'data-sold'), (v) => v === '3');
+    // The history came from analytics (hourly buckets), not only from the replayed reports.
+    const source = await page.locator('#chart-source').innerText();
+    if (!source.includes('analytics')) throw new Error(`the chart is ${source}`);
     const revenueText = await page.locator('#revenue').innerText();
     if (revenueText !== '$62.50') throw new Error(`revenue shows ${revenueText}, not $62.50 (the platform currency is USD)`);
     await until('3 sold seats on the seat map', WAIT, () => attr(page, '#seat-legend [data-status="SOLD"]', 'data-count'), (v) => v === '3');
@@ -364,13 +367,15 @@ try {
     await server.stop();
     await page.locator('#connection[data-state="reconnecting"]').waitFor({ timeout: WAIT });
     await page.screenshot({ path: join(out, 'dashboard-reconnecting-laptop.png') });
+    // The browser stays offline until two payments are made on the restarted server: the page
+    // can only get them from the replay after its cursor.
+    await context.setOffline(true);
     await startServer();
-    // Paid at once after the start, most likely before the page is back: these come from the
-    // replay after the cursor.
     const whileAway = [await buy(buyer, stalls, 1), await buy(buyer, balcony, 2)];
     paid.push(...whileAway);
     const state = await attr(page, '#connection', 'data-state');
-    console.log(`      two payments made after the restart while the page was ${state}`);
+    if (state !== 'reconnecting') throw new Error(`the page is ${state} while offline`);
+    await context.setOffline(false);
     await page.locator('#connection[data-state="connected"]').waitFor({ timeout: WAIT });
     restarting = false;
     const afterBack = [await buy(buyer, stalls, 1), await buy(buyer, balcony, 1)];

@@ -117,6 +117,13 @@ export type WaitlistStatus =
   /** In the queue; `position` says where. */
   | 'WAITING';
 
+export type DashboardSalesHistoryQueryVariables = Exact<{
+  eventId: string | number;
+}>;
+
+
+export type DashboardSalesHistoryQuery = { analytics: { ticketsSold: number, revenueCents: number, salesOverTime: Array<{ start: string, ticketsSold: number, revenueCents: number }> }, eventReport: { ticketsSold: number, revenueCents: number } };
+
 export type DashboardLoginMutationVariables = Exact<{
   username: string;
   password: string;
@@ -280,6 +287,23 @@ export const SeatMapSectionsFragmentDoc = new TypedDocumentString(`
   label
   status
 }`, {"fragmentName":"SeatMapSections"}) as unknown as TypedDocumentString<SeatMapSectionsFragment, unknown>;
+export const DashboardSalesHistoryDocument = new TypedDocumentString(`
+    query DashboardSalesHistory($eventId: ID!) {
+  analytics(filter: {eventId: $eventId}) {
+    ticketsSold
+    revenueCents
+    salesOverTime(bucket: HOUR) {
+      start
+      ticketsSold
+      revenueCents
+    }
+  }
+  eventReport(eventId: $eventId) {
+    ticketsSold
+    revenueCents
+  }
+}
+    `) as unknown as TypedDocumentString<DashboardSalesHistoryQuery, DashboardSalesHistoryQueryVariables>;
 export const DashboardLoginDocument = new TypedDocumentString(`
     mutation DashboardLogin($username: String!, $password: String!) {
   login(username: $username, password: $password) {
