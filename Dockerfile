@@ -27,6 +27,8 @@ RUN mkdir -p src entity/src migration/src bench/src \
 COPY src src
 # The playground assets are embedded in the binary (src/playground.rs).
 COPY playground playground
+# The dashboard bundle is embedded too (src/dashboard.rs).
+COPY dashboard/dist dashboard/dist
 # The e-mail templates, embedded into the binary with include_str!.
 COPY templates templates
 COPY entity/src entity/src

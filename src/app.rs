@@ -34,6 +34,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/graphql", get(crate::graphql::http::graphql_get).post(crate::graphql::http::graphql))
         .merge(crate::playground::router())
+        .merge(crate::dashboard::router(&settings.currency))
         .merge(crate::tickets::http::router().with_state(app.clone()))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/schema.graphql", get(schema_sdl))

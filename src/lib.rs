@@ -6,6 +6,7 @@ pub mod audit; // the append-only audit log: who did what, from where; read by a
 pub mod auth; // accounts, passwords, JWT access tokens and refresh-token sessions
 pub mod cli; // the `evenntify` command line: serve, migrate, schema, create-admin
 pub mod config; // typed settings read from the environment
+pub mod dashboard; // the organizer's live dashboard and the buyer's tickets page, embedded, at /dashboard
 pub mod db; // database connection, write transactions, instance settings
 pub mod error; // AppError: the API's error codes and how they reach clients
 pub mod events; // events and ticket types: lifecycle, search, paging
