@@ -30,7 +30,10 @@ export type EventFilter = {
   onlyAvailable?: boolean | null | undefined;
   /** Only events of this organizer. */
   organizerId?: string | number | null | undefined;
-  /** Case-insensitive keyword found in the title or the description. */
+  /**
+   * Full-text search of the title, description and venue: every word (letters and digits)
+   * must match the start of a word; at most 10 words, 100 characters.
+   */
   search?: string | null | undefined;
   /** Only events starting at or after this time. */
   startsAfter?: string | null | undefined;
@@ -90,6 +93,8 @@ export type TicketStatus =
 
 /** What a transaction did. */
 export type TransactionKind =
+  /** An admin's credit or debit of a wallet (`adjustWallet`); a debit's amount is negative. */
+  | 'ADJUSTMENT'
   /** Payment for a reservation. */
   | 'PAYMENT'
   /** Money returned to a wallet for a cancelled reservation. */
