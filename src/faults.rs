@@ -16,6 +16,8 @@ pub enum Fault {
     TopUpBeforeCommit,
     /// In a batch of holds (`reservations::batch`), after every write, just before the commit.
     ReserveBatchBeforeCommit,
+    /// In the e-mail worker, recording a delivery's outcome (`mail::delivery`).
+    MailSettle,
 }
 
 #[cfg(feature = "test-faults")]

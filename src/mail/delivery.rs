@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use super::outbox::{self, Outcome};
 use super::templates::{self, Globals};
 use crate::config::Settings;
+use crate::db::now;
 use crate::state::AppState;
 
 /// How long a claimed message stays with the worker that claimed it.
@@ -35,6 +36,8 @@ const LEASE_SECONDS: i64 = 120;
 /// How long one SMTP conversation may take (well inside the lease).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 const BATCH: u64 = 50;
+/// Time kept at the end of a claim for recording the outcome (see [`record`]).
+const SETTLE_MARGIN_SECONDS: i64 = 15;
 /// After this, a message that could not be delivered is given up.
 const GIVE_UP_AFTER_HOURS: i64 = 24;
 const MAX_BACKOFF: Duration = Duration::from_secs(3_600);
@@ -119,18 +122,52 @@ pub async fn deliver_due(state: &AppState, transport: &Transport) -> anyhow::Res
         }
         let n = claimed.len() as u64;
         for m in claimed {
+            // A message is sent only while its claim has time left to record the outcome:
+            // past that, another worker may take it over and send it again.
+            if now() >= settle_deadline(&m) {
+                continue;
+            }
             let outcome = attempt(state, transport, &m).await;
             if matches!(outcome, Outcome::Sent) {
                 sent += 1;
             } else {
                 tracing::warn!(id = %m.id, attempts = m.attempts, outcome = ?outcome, "e-mail not delivered");
             }
-            outbox::settle(&state.db, &m, outcome)
-                .await
-                .map_err(crate::error::AppError::into_anyhow)?;
+            record(state, &m, outcome).await?;
         }
         if n < BATCH {
             return Ok(sent);
+        }
+    }
+}
+
+/// Until when an outcome may still be recorded under the claim: the lease's end, less a
+/// margin for the write itself.
+fn settle_deadline(m: &mail_outbox::Model) -> chrono::DateTime<chrono::Utc> {
+    m.claimed_until.unwrap_or_else(now) - chrono::Duration::seconds(SETTLE_MARGIN_SECONDS)
+}
+
+/// Records an outcome, retrying while the claim lasts. A message already handed to the SMTP
+/// server (or written to MAIL_DIR) whose `SENT` could not be recorded would otherwise stay
+/// claimed until the lease lapsed and then be sent again by another worker: a database restart
+/// between the two is enough (the chaos run found exactly that). If the database stays away past
+/// the deadline, the round ends so nothing more is sent that cannot be recorded.
+async fn record(state: &AppState, m: &mail_outbox::Model, outcome: Outcome) -> anyhow::Result<()> {
+    let deadline = settle_deadline(m);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let result = match crate::faults::point(state, crate::faults::Fault::MailSettle) {
+            Ok(()) => outbox::settle(&state.db, m, outcome.clone()).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(_) => return Ok(()),
+            Err(err) if now() + pause < deadline => {
+                tracing::warn!(id = %m.id, error = ?err, "recording an e-mail's outcome failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => return Err(err.into_anyhow()),
         }
     }
 }

@@ -154,7 +154,7 @@ pub async fn claim(
 }
 
 /// What became of one delivery attempt.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     Sent,
     /// Try again at the given time.

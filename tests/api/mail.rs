@@ -136,6 +136,41 @@ async fn without_smtp_url_a_payment_leaves_its_confirmation_as_a_parseable_eml_f
     assert_eq!(m.message_id, format!("{}@localhost", row.id));
 }
 
+/// Found by the chaos run: the database restarting between writing a message and recording it
+/// SENT left the message claimed; when the claim lapsed another instance sent it again. The
+/// worker now retries the record while its claim lasts, so the message is marked SENT within
+/// moments (not after the 120 s claim) and written exactly once.
+#[tokio::test]
+async fn a_delivery_whose_outcome_cannot_be_recorded_at_first_is_still_sent_exactly_once() {
+    use evenntify::faults::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(&[
+        ("MAIL_DIR", dir.path().to_str().unwrap()),
+        ("MAIL_POLL_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let org = app.register("org", "ORGANIZER").await;
+    let (_, types) = app
+        .published_event(&org, "Harbour Blues", &[("GA", 1000, 10)])
+        .await;
+    let ann = register_with_email(&app, "ann").await;
+    app.top_up(&ann, 5_000).await;
+    for _ in 0..3 {
+        app.state.faults.arm(Fault::MailSettle);
+    }
+
+    buy_seats(&app, &ann, &types[0], 1).await;
+
+    all_sent(&app, 1).await;
+    let row = &outbox(&app).await[0];
+    assert_eq!(row.attempts, 1, "one claim, one delivery: {row:?}");
+    // Give a second delivery every chance to appear.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = messages_in(dir.path());
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0].message_id, format!("{}@localhost", row.id));
+}
+
 #[tokio::test]
 async fn a_failed_payment_a_cancellation_and_a_cancelled_event_each_mail_the_buyer() {
     let dir = tempfile::tempdir().unwrap();
