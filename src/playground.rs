@@ -93,6 +93,12 @@ const OPERATIONS: &[(&str, &str)] = operations![
     "checkIn.graphql",
     "attendees.graphql",
     "checkIns.graphql",
+    "adjustWallet.graphql",
+    "addSession.graphql",
+    "cancelSession.graphql",
+    "calendar.graphql",
+    "eventsByRelevance.graphql",
+    "analytics.graphql",
 ];
 
 /// Only this origin: scripts, styles, workers, fetches and WebSockets (`'self'` covers `ws:`

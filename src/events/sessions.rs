@@ -29,6 +29,7 @@ use super::schedule::{
     MAX_SESSIONS, MAX_TICKET_TYPES, NewSession, check, check_ticket_types, insert, sync_span,
 };
 use super::service::EventFilter;
+use crate::audit::Actor;
 use crate::auth::Viewer;
 use crate::db::{begin_write, now, truncate_micros};
 use crate::error::{AppError, AppResult};
@@ -117,6 +118,7 @@ async fn next_position(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult<i
 pub async fn add_session(
     state: &AppState,
     viewer: &Viewer,
+    actor: &Actor,
     event_id: Uuid,
     input: NewSession,
 ) -> AppResult<event_session::Model> {
@@ -143,6 +145,16 @@ pub async fn add_session(
     let position = next_position(&txn, event_id).await?;
     let (model, _) = insert(&txn, event_id, &session, position).await?;
     sync_span(&txn, event_id).await?;
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "session.add",
+        "session",
+        model.id,
+        Some(event_id),
+        serde_json::json!({ "startsAt": model.starts_at }),
+    )
+    .await?;
     txn.commit().await?;
     state.live.announce(Effects::seats(event_id));
     Ok(model)
@@ -176,6 +188,7 @@ async fn lock_for_change(db: &impl ConnectionTrait, event_id: Uuid) -> AppResult
 pub async fn cancel_session(
     state: &AppState,
     viewer: &Viewer,
+    actor: &Actor,
     id: Uuid,
 ) -> AppResult<event_session::Model> {
     let (_, ev) = owned_session(&state.db, viewer, id).await?;
@@ -198,10 +211,6 @@ pub async fn cancel_session(
         .filter(event_session::Column::CancelledAt.is_null())
         .count(&txn)
         .await?;
-    let actor = crate::audit::Actor {
-        user_id: Some(viewer.user_id),
-        ..Default::default()
-    };
     let effects = if live == 0 {
         event::Entity::update_many()
             .col_expr(event::Column::Status, Expr::value(EventStatus::Cancelled))
@@ -210,7 +219,7 @@ pub async fn cancel_session(
             .await?;
         crate::audit::service::record(
             &txn,
-            &actor,
+            actor,
             crate::audit::service::Entry {
                 action: "event.cancel",
                 target_type: "event",
@@ -231,7 +240,7 @@ pub async fn cancel_session(
             .await?;
         crate::audit::service::record(
             &txn,
-            &actor,
+            actor,
             crate::audit::service::Entry {
                 action: "session.cancel",
                 target_type: "session",
@@ -261,6 +270,7 @@ pub async fn cancel_session(
 pub async fn add_ticket_type(
     state: &AppState,
     viewer: &Viewer,
+    actor: &Actor,
     session_id: Uuid,
     input: NewTicketType,
 ) -> AppResult<ticket_type::Model> {
@@ -308,6 +318,17 @@ pub async fn add_ticket_type(
         waiting: Set(0),
     }
     .insert(&txn)
+    .await?;
+    crate::audit::service::log(
+        &txn,
+        actor,
+        "ticket_type.add",
+        "ticket_type",
+        model.id,
+        Some(ev.id),
+        serde_json::json!({ "session": session_id, "name": model.name,
+                            "priceCents": model.price_cents, "capacity": model.capacity }),
+    )
     .await?;
     txn.commit().await?;
     state.live.announce(Effects::seats(ev.id));

@@ -408,6 +408,29 @@ async fn add_session_and_add_ticket_type_work_for_the_owner_only() {
         })
         .collect();
     assert_eq!(names, [vec!["Day", "VIP"], vec!["Late day"]]);
+
+    // Each is audited with who asked, from where, in the change's transaction.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let entries = entity::audit_entry::Entity::find()
+        .filter(entity::audit_entry::Column::Action.is_in(["session.add", "ticket_type.add"]))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let mut actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["session.add", "ticket_type.add"],
+        "refused calls leave none"
+    );
+    for e in &entries {
+        assert_eq!(e.event_id.map(|id| id.to_string()), Some(event.clone()));
+        assert!(
+            e.request_id.as_deref().is_some_and(|r| !r.is_empty()),
+            "{e:?}"
+        );
+        assert!(e.client_address.is_some(), "{e:?}");
+    }
 }
 
 #[tokio::test]

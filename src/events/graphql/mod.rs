@@ -791,8 +791,14 @@ impl EventsMutation {
         let viewer = ctx.require_viewer()?;
         let event_id = parse_id(&event_id, "eventId")?;
         Ok(EventSession(
-            crate::events::sessions::add_session(ctx.state(), viewer, event_id, input.into_new())
-                .await?,
+            crate::events::sessions::add_session(
+                ctx.state(),
+                viewer,
+                &ctx.actor(),
+                event_id,
+                input.into_new(),
+            )
+            .await?,
         ))
     }
 
@@ -807,7 +813,7 @@ impl EventsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&session_id, "sessionId")?;
         Ok(EventSession(
-            crate::events::sessions::cancel_session(ctx.state(), viewer, id).await?,
+            crate::events::sessions::cancel_session(ctx.state(), viewer, &ctx.actor(), id).await?,
         ))
     }
 
@@ -821,8 +827,14 @@ impl EventsMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id(&session_id, "sessionId")?;
         Ok(TicketType(
-            crate::events::sessions::add_ticket_type(ctx.state(), viewer, id, input.into_new())
-                .await?,
+            crate::events::sessions::add_ticket_type(
+                ctx.state(),
+                viewer,
+                &ctx.actor(),
+                id,
+                input.into_new(),
+            )
+            .await?,
         ))
     }
 }
