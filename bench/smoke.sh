@@ -6,7 +6,8 @@
 #   BENCH_PROFILE=release bash bench/smoke.sh
 #
 # For each backend it starts its own server on 127.0.0.1:$SMOKE_PORT, runs browse, checkout,
-# onsale, fanout, seatmap and seated-onsale with --strict (any unexpected error code fails), and fails on oversell or a
+# onsale, fanout, seatmap, seated-onsale and analytics (which also writes to the scratch
+# database: it needs sqlite3 or psql) with --strict (any unexpected error code fails), and fails on oversell or a
 # lost subscription delivery. Timing never decides pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,7 +65,7 @@ stop_server() {
   SERVER_PID=""
 }
 
-scenarios() { # scenarios <label>
+scenarios() { # scenarios <label> <database url>
   local b=("$BIN/evenntify-bench" --url "http://127.0.0.1:$PORT" --strict --label "smoke-$1")
   "${b[@]}" browse --clients 20 --duration 3 --min-events 10 --pages 2
   "${b[@]}" checkout --users 4 --duration 3 --ticket-types 20 --types-per-event 10
@@ -72,18 +73,22 @@ scenarios() { # scenarios <label>
   "${b[@]}" fanout --subscriptions 50 --rate 5 --duration 3 --payers 2 --server-pid "$SERVER_PID" --drain 10
   "${b[@]}" seatmap --rows 4 --seats-per-row 50 --clients 2 --duration 2
   "${b[@]}" seated-onsale --rows 4 --seats-per-row 10 --buyers 60 --users 5 --concurrency 20
+  "${b[@]}" analytics --database-url "$2" --tickets 2000 --api-purchases 20 --api-cancels 4 \
+    --bulk-buyers 4 --api-buyers 2 --queries 3
 }
 
 for backend in "${BACKENDS[@]}"; do
   echo "==== bench smoke: $backend ===="
   case "$backend" in
     sqlite)
-      start_server DATABASE_URL="sqlite://$WORK/smoke.db?mode=rwc"
+      DB_URL="sqlite://$WORK/smoke.db?mode=rwc"
+      start_server DATABASE_URL="$DB_URL"
       ;;
     postgres)
       PG_DB="evenntify_bench_smoke_$$"
       psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE $PG_DB" >/dev/null
-      start_server DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB" REDIS_URL="$REDIS_URL_FOR_SMOKE" \
+      DB_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+      start_server DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL_FOR_SMOKE" \
         JWT_SECRET="bench-smoke-secret-0123456789abcdef0123456789"
       ;;
     *)
@@ -91,7 +96,7 @@ for backend in "${BACKENDS[@]}"; do
       exit 2
       ;;
   esac
-  scenarios "$backend"
+  scenarios "$backend" "$DB_URL"
   stop_server
   if [ -n "$PG_DB" ]; then
     psql "$PG_ADMIN_URL" -q -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null

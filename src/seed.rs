@@ -1,6 +1,6 @@
 //! `evenntify seed`: demo data for trying the API: organizers, buyers with wallet balances,
-//! published events with several ticket types, some reservations and payments, and one ticket
-//! checked in at the door.
+//! published events with several ticket types, some reservations and payments, one ticket
+//! checked in at the door, and a past event its attendees have rated.
 //!
 //! Idempotent: users are found by username, events by (organizer, title), and every top-up,
 //! reservation and payment carries a fixed idempotency key, so running it again changes nothing.
@@ -257,6 +257,7 @@ pub async fn run(state: &AppState) -> AppResult<Seeded> {
     }
     events.push(seated_demo(state, &organizers[0], &buyers[1]).await?);
     events.push(festival_demo(state, &organizers[1]).await?);
+    events.push(past_demo(state, &organizers[1], &buyers).await?);
     check_in_one(state, &organizers, &events).await?;
     Ok(Seeded {
         logins,
@@ -502,4 +503,132 @@ async fn festival_demo(
     };
     let created = crate::events::service::create(state, &org, &actor(org.user_id), new).await?;
     crate::events::service::publish(state, &org, &actor(org.user_id), created.id).await
+}
+
+const PAST_TITLE: &str = "Poetry Slam at Café Central";
+/// Who rated the past event: (buyer index, stars, comment). Bob and Carol, so Alice's demo
+/// reservations stay the two upcoming ones.
+const PAST_FEEDBACK: [(usize, i32, Option<&str>); 2] = [
+    (
+        1,
+        5,
+        Some("Wonderful evening, the open-mic round was the highlight."),
+    ),
+    (2, 4, Some("Great poets; the room got a bit crowded.")),
+];
+
+/// An event that took place three days ago, with two paid attendees who rated it (feedback is
+/// open from the start until 30 days after the end). Nothing can be sold once an event has
+/// started, so it is created ahead, sold through the real reserve → pay path, and then moved
+/// five days back (the event and its session), as if the time had passed. Found by
+/// (organizer, title); a rating already given is not submitted again.
+async fn past_demo(
+    state: &AppState,
+    organizer: &entity::user::Model,
+    buyers: &[entity::user::Model],
+) -> AppResult<event::Model> {
+    use entity::{event_session, feedback};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let org = viewer(organizer);
+    let existing = event::Entity::find()
+        .filter(event::Column::OrganizerId.eq(organizer.id))
+        .filter(event::Column::Title.eq(PAST_TITLE))
+        .one(&state.db)
+        .await?;
+    let e = match existing {
+        Some(e) => e,
+        None => {
+            let starts = Utc::now() + Duration::days(2);
+            let new = NewEvent {
+                title: PAST_TITLE.into(),
+                description: Some(
+                    "A past demo event created by `evenntify seed`: its attendees rated it.".into(),
+                ),
+                venue: Some("Café Central".into()),
+                starts_at: Some(starts),
+                ends_at: Some(starts + Duration::hours(3)),
+                ticket_types: vec![NewTicketType {
+                    name: "Entry".into(),
+                    price_cents: 1_500,
+                    capacity: Some(60),
+                    sections: None,
+                }],
+                sessions: None,
+                venue_id: None,
+                categories: vec!["demo".into(), "poetry".into()],
+            };
+            let created =
+                crate::events::service::create(state, &org, &actor(org.user_id), new).await?;
+            crate::events::service::publish(state, &org, &actor(org.user_id), created.id).await?;
+            let ticket_type = entity::ticket_type::Entity::find()
+                .filter(entity::ticket_type::Column::EventId.eq(created.id))
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no ticket type")))?;
+            for (n, (b, _, _)) in PAST_FEEDBACK.iter().enumerate() {
+                let buyer = &buyers[*b];
+                let held = reserve(
+                    state,
+                    &viewer(buyer),
+                    &actor(buyer.id),
+                    NewReservation {
+                        ticket_type_id: ticket_type.id,
+                        quantity: 1,
+                        idempotency_key: Some(format!("seed-past-reserve-{n}")),
+                        seats: None,
+                    },
+                )
+                .await?;
+                let request = PayRequest {
+                    reservation_id: held.id,
+                    idempotency_key: format!("seed-past-pay-{n}"),
+                    method: PaymentMethod::Wallet,
+                    card_token: None,
+                };
+                pay(state, &viewer(buyer), &actor(buyer.id), request).await?;
+            }
+            // Time passes: the evening took place three days ago.
+            let back = Duration::days(5);
+            for s in event_session::Entity::find()
+                .filter(event_session::Column::EventId.eq(created.id))
+                .all(&state.db)
+                .await?
+            {
+                let (starts_at, ends_at) = (s.starts_at - back, s.ends_at.map(|t| t - back));
+                let mut s = s.into_active_model();
+                s.starts_at = Set(starts_at);
+                s.ends_at = Set(ends_at);
+                s.update(&state.db).await?;
+            }
+            let e = event::Entity::find_by_id(created.id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("the past event vanished")))?;
+            let (starts_at, ends_at) = (e.starts_at - back, e.ends_at.map(|t| t - back));
+            let mut e = e.into_active_model();
+            e.starts_at = Set(starts_at);
+            e.ends_at = Set(ends_at);
+            e.update(&state.db).await?
+        }
+    };
+    for (b, stars, comment) in PAST_FEEDBACK {
+        let buyer = &buyers[b];
+        let given = feedback::Entity::find()
+            .filter(feedback::Column::EventId.eq(e.id))
+            .filter(feedback::Column::UserId.eq(buyer.id))
+            .one(&state.db)
+            .await?;
+        if given.is_none() {
+            crate::events::feedback::submit(
+                state,
+                &viewer(buyer),
+                &actor(buyer.id),
+                e.id,
+                stars,
+                comment.map(String::from),
+            )
+            .await?;
+        }
+    }
+    Ok(e)
 }

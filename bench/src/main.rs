@@ -4,6 +4,7 @@
 //! latency percentiles and errors by code, and ends with one JSON line for machines. Only
 //! `http://` URLs are accepted: point it at a server on this machine (127.0.0.1).
 
+mod analytics;
 mod browse;
 mod chaos;
 mod checkout;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "evenntify-bench",
     version,
-    about = "Load scenarios (browse, checkout, onsale, fanout, seatmap, seated-onsale) against a running Evenntify server."
+    about = "Load scenarios (browse, checkout, onsale, fanout, seatmap, seated-onsale, analytics) against a running Evenntify server."
 )]
 pub struct Cli {
     /// The server's root URL.
@@ -63,6 +64,9 @@ pub enum Scenario {
     /// random mix under killed, paused and restarted processes, then audits seats, money and
     /// reports. Needs psql, pg_ctlcluster and redis-server; ignores --url.
     Chaos(chaos::Args),
+    /// One event with N sold tickets (bulk-inserted into the server's database, plus real API
+    /// purchases), then the organizer's `analytics` timed M times; checks the figures.
+    Analytics(analytics::Args),
 }
 
 pub struct Outcome {
@@ -108,6 +112,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Scenario::Fanout(a) => fanout::run(cli, a, timeout).await,
         Scenario::Seatmap(a) => seating::run_map(cli, a, timeout).await,
         Scenario::SeatedOnsale(a) => seating::run_onsale(cli, a, timeout).await,
+        Scenario::Analytics(a) => analytics::run(cli, a, timeout).await,
         Scenario::Chaos(a) => chaos::run(cli, a, timeout.min(Duration::from_secs(10))).await,
     }
 }

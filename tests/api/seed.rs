@@ -22,6 +22,7 @@ async fn counts(app: &TestApp) -> Vec<u64> {
             .count(db)
             .await
             .unwrap(),
+        entity::feedback::Entity::find().count(db).await.unwrap(),
     ]
 }
 
@@ -50,9 +51,33 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
         .unwrap();
     assert_eq!(checked_in, 1, "the demo has one checked-in ticket");
     assert_eq!(
-        first.events, 6,
-        "four general-admission events, a seated one and a three-day festival"
+        first.events, 7,
+        "four general-admission events, a seated one, a three-day festival and a past one"
     );
+
+    // The past event was rated by its two paying attendees (5 and 4 stars, with comments).
+    let past = entity::event::Entity::find()
+        .filter(entity::event::Column::Title.eq("Poetry Slam at Café Central"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the seed has a past event");
+    assert!(past.ends_at.unwrap() < chrono::Utc::now(), "it is over");
+    let rated = app
+        .ok(
+            None,
+            "query($id: ID!) { event(id: $id) { rating { average count histogram } \
+             feedback(first: 10) { totalCount edges { node { rating comment } } } } }",
+            json!({ "id": past.id.to_string() }),
+        )
+        .await;
+    let rating = &rated["event"]["rating"];
+    assert_eq!(rating["count"], 2);
+    assert_eq!(rating["average"], 4.5);
+    assert_eq!(rating["histogram"], json!([0, 0, 0, 1, 1]));
+    let comments = rated["event"]["feedback"]["edges"].as_array().unwrap();
+    assert_eq!(comments.len(), 2);
+    assert!(comments.iter().all(|c| c["node"]["comment"].is_string()));
 
     let public = app
         .ok(
@@ -61,7 +86,7 @@ async fn seeding_twice_creates_the_demo_once_and_its_logins_work() {
             json!({}),
         )
         .await;
-    assert_eq!(public["events"]["totalCount"], 6);
+    assert_eq!(public["events"]["totalCount"], 7);
     let festival = app
         .ok(
             None,
