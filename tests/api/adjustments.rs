@@ -214,8 +214,12 @@ async fn the_rebuilt_transactions_table_keeps_its_checks_indexes_and_foreign_key
         assert_eq!(
             names,
             [
+                // Added by the analytics migration (000013), after the rebuild.
+                "idx_transactions_analytics",
                 "idx_transactions_charge",
                 "idx_transactions_event_created",
+                // Added by the analytics migration (000013), after the rebuild.
+                "idx_transactions_kind_created",
                 "idx_transactions_reservation",
                 "idx_transactions_user_created",
                 "ux_transactions_success_key"
